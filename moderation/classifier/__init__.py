@@ -1,0 +1,1 @@
+"""Toxicity classifiers behind one interface; see `base.Classifier`."""

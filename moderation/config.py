@@ -1,0 +1,81 @@
+"""The one settings object. Read from `MODERATION_*` environment variables when asked to,
+never at import time; passed into `create_app(settings)` and `create_celery_app(settings)`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RULES_DIR = PROJECT_ROOT / "rules"
+
+Role = Literal["site", "moderator", "admin"]
+ROLES: tuple[Role, ...] = ("site", "moderator", "admin")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MODERATION_", extra="ignore")
+
+    # Storage and broker. The broker defaults to the same Redis as the data.
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    broker_url: str | None = None
+    key_prefix: str = "mod:"
+
+    # "site:SECRET,moderator:SECRET,admin:SECRET": keys usable from the first request on.
+    bootstrap_keys: str = ""
+
+    # Classifier: "embedded" (the model shipped with the project), a public Detoxify model
+    # name (original, unbiased, multilingual, original-small, unbiased-small) or a path to
+    # a Detoxify checkpoint file.
+    model: str = "embedded"
+    model_runtime: Literal["auto", "torch", "onnx"] = "auto"
+    torch_threads: int = Field(default=1, ge=1, le=64)
+    batch_size: int = Field(default=16, ge=1, le=256)
+    batch_wait_ms: int = Field(default=20, ge=0, le=5000)
+    explain: bool = True
+
+    # Rules: extra directories are read after the default one.
+    rules_dirs: list[Path] = Field(default_factory=lambda: [DEFAULT_RULES_DIR])
+
+    # Reliability.
+    pending_sweep_after_s: int = Field(default=60, ge=1)
+    sweep_interval_s: int = Field(default=30, ge=1)
+    classify_max_retries: int = Field(default=5, ge=0, le=50)
+    visibility_timeout_s: int = Field(default=600, ge=10)
+    broker_timeout_s: float = Field(default=2.0, gt=0)
+    redis_timeout_s: float = Field(default=2.0, gt=0)
+    worker_heartbeat_s: int = Field(default=10, ge=1)
+
+    # HTTP.
+    max_body_bytes: int = 64 * 1024
+    public_url: str = "http://127.0.0.1:8000"
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("rules_dirs", mode="before")
+    @classmethod
+    def _split_dirs(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(p) for p in value.replace(",", ":").split(":") if p]
+        return value
+
+    @property
+    def effective_broker_url(self) -> str:
+        return self.broker_url or self.redis_url
+
+    def parsed_bootstrap_keys(self) -> list[tuple[Role, str]]:
+        """Parse `role:secret` pairs; a malformed entry is a configuration error."""
+        pairs: list[tuple[Role, str]] = []
+        for item in filter(None, (p.strip() for p in self.bootstrap_keys.split(","))):
+            role, sep, secret = item.partition(":")
+            if not sep or role not in ROLES or len(secret) < 8:
+                raise ValueError(
+                    "MODERATION_BOOTSTRAP_KEYS entries must be role:secret with role in "
+                    f"{', '.join(ROLES)} and a secret of 8+ characters; got {item[:20]!r}"
+                )
+            pairs.append((role, secret))  # type: ignore[arg-type]
+        return pairs

@@ -1,0 +1,1 @@
+"""Plain domain types shared by the API, the pipeline, the rule engine and the workers."""
