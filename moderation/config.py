@@ -77,5 +77,5 @@ class Settings(BaseSettings):
                     "MODERATION_BOOTSTRAP_KEYS entries must be role:secret with role in "
                     f"{', '.join(ROLES)} and a secret of 8+ characters; got {item[:20]!r}"
                 )
-            pairs.append((role, secret))  # type: ignore[arg-type]
+            pairs.append((role, secret))
         return pairs

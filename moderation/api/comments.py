@@ -1,0 +1,159 @@
+"""POST/PUT/GET comments and the per-article listing."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import structlog
+from flask import Blueprint, current_app, url_for
+
+from moderation.api.auth import Caller, services
+from moderation.api.framework import operation
+from moderation.api.schemas import CommentEdit, CommentIn, CommentList, CommentOut, ListQuery
+from moderation.domain.comment import body_fingerprint, utcnow
+from moderation.errors import Problem, ProblemError
+from moderation.queue import TaskQueue
+from moderation.store.comments import CreateResult, NewComment
+
+bp = Blueprint("comments", __name__, url_prefix="/v1")
+log = structlog.get_logger(__name__)
+
+
+def task_queue() -> TaskQueue:
+    queue: TaskQueue = current_app.extensions["moderation.queue"]
+    return queue
+
+
+def _not_found(comment_id: str) -> ProblemError:
+    return ProblemError(404, "not-found", "Not Found", f"no comment with id {comment_id!r}")
+
+
+@bp.post("/comments")
+@operation(
+    "Submit a comment for moderation",
+    roles=("site",),
+    body=CommentIn,
+    responses={
+        202: CommentOut,
+        200: CommentOut,
+        409: Problem,
+        413: Problem,
+        415: Problem,
+        422: Problem,
+        503: Problem,
+    },
+    tags=("comments",),
+    description="Stores the comment, then queues it for classification. Retrying with the same "
+    "id and body is safe; the same id with a different body is a 409.",
+)
+def create_comment(*, caller: Caller, body: CommentIn) -> Any:
+    svc = services()
+    payload = body.model_dump(mode="json", exclude_none=True)
+    new = NewComment(
+        id=body.id,
+        article_id=body.article_id,
+        author_id=body.author_id,
+        text=body.text,
+        created_at=body.created_at or utcnow(),
+        parent_id=body.parent_id,
+        language=body.language,
+        metadata=body.metadata,
+        body_hash=body_fingerprint(payload),
+    )
+    result, comment = svc.comments.create(new)
+    location = {"Location": url_for("comments.get_comment", comment_id=comment.id)}
+    if result is CreateResult.CONFLICT:
+        raise ProblemError(
+            409,
+            "conflict",
+            "Conflict",
+            f"comment {body.id!r} was already posted with a different body; "
+            "use PUT /v1/comments/{id} to edit its text",
+        )
+    if result is CreateResult.DUPLICATE and comment.enqueued:
+        return CommentOut.of(comment), 200, location
+    # New, or stored earlier by a request whose enqueue failed: enqueue now. A broker error
+    # propagates as 503; the comment stays stored and pending, and the sweeper re-queues it.
+    task_queue().classify(comment.id)
+    svc.comments.mark_enqueued(comment.id)
+    comment.enqueued = True
+    log.info(
+        "comment.accepted",
+        comment_id=comment.id,
+        article_id=comment.article_id,
+        retry=result is CreateResult.DUPLICATE,
+    )
+    return CommentOut.of(comment), 202, location
+
+
+@bp.put("/comments/<comment_id>")
+@operation(
+    "Edit a comment's text; it is moderated again",
+    roles=("site",),
+    body=CommentEdit,
+    responses={202: CommentOut, 200: CommentOut, 404: Problem, 422: Problem, 503: Problem},
+    tags=("comments",),
+)
+def edit_comment(comment_id: str, *, caller: Caller, body: CommentEdit) -> Any:
+    svc = services()
+    current = svc.comments.get(comment_id)
+    if current is None:
+        raise _not_found(comment_id)
+    if current.text == body.text:
+        return CommentOut.of(current), 200
+    comment = svc.comments.edit(comment_id, body.text)
+    if comment is None:
+        raise _not_found(comment_id)
+    task_queue().classify(comment_id)
+    svc.comments.mark_enqueued(comment_id)
+    log.info("comment.edited", comment_id=comment_id, revision=comment.revision)
+    return CommentOut.of(comment), 202
+
+
+@bp.get("/comments/<comment_id>")
+@operation(
+    "Read a comment and its verdict",
+    roles=("site", "moderator"),
+    responses={200: CommentOut, 404: Problem},
+    tags=("comments",),
+)
+def get_comment(comment_id: str, *, caller: Caller) -> Any:
+    comment = services().comments.get(comment_id)
+    if comment is None:
+        raise _not_found(comment_id)
+    return CommentOut.of(comment)
+
+
+def _decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode() + b"==").decode()
+        score, _, cid = raw.partition(":")
+        return int(score), cid
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProblemError(
+            422, "validation", "Unprocessable Content", "cursor: not a cursor this API returned"
+        ) from exc
+
+
+def _encode_cursor(cursor: tuple[int, str]) -> str:
+    return base64.urlsafe_b64encode(f"{cursor[0]}:{cursor[1]}".encode()).decode().rstrip("=")
+
+
+@bp.get("/articles/<article_id>/comments")
+@operation(
+    "List an article's comments, newest first",
+    roles=("site", "moderator"),
+    query=ListQuery,
+    responses={200: CommentList, 422: Problem},
+    tags=("comments",),
+)
+def list_article_comments(article_id: str, *, caller: Caller, query: ListQuery) -> Any:
+    cursor = _decode_cursor(query.cursor) if query.cursor else None
+    items, next_cursor = services().comments.list_article(
+        article_id, query.status, query.limit, cursor
+    )
+    return CommentList(
+        items=[CommentOut.of(c) for c in items],
+        next_cursor=_encode_cursor(next_cursor) if next_cursor else None,
+    )

@@ -1,0 +1,155 @@
+"""The thin HTTP layer's one mechanism: an `operation` decorator that authenticates, parses
+and validates the request with pydantic models, serialises the response model, and records
+all of it on the view so that /openapi.json is generated from the very same models."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from flask import Response, request
+from pydantic import BaseModel, ValidationError
+
+from moderation.api.auth import authenticate
+from moderation.config import Role
+from moderation.errors import ProblemError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    roles: tuple[Role, ...]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    description: str = ""
+
+
+def _bad_strings(value: Any, path: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
+    """NUL bytes and lone surrogates are valid JSON but poison storage, logs and tokenizers."""
+    errors: list[dict[str, Any]] = []
+    if isinstance(value, str):
+        if "\x00" in value:
+            errors.append({"loc": list(path), "msg": "must not contain NUL characters"})
+        elif any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+            errors.append({"loc": list(path), "msg": "must not contain lone surrogates"})
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            errors += _bad_strings(k, (*path, "<key>"))
+            errors += _bad_strings(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            errors += _bad_strings(v, (*path, i))
+    return errors
+
+
+def validation_problem(errors: list[dict[str, Any]], where: str) -> ProblemError:
+    fields = sorted({".".join(str(p) for p in e["loc"]) or where for e in errors})
+    return ProblemError(
+        422,
+        "validation",
+        "Unprocessable Content",
+        f"invalid {where}: "
+        + "; ".join(f"{'.'.join(str(p) for p in e['loc']) or where}: {e['msg']}" for e in errors),
+        errors=[{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in errors]
+        or [{"field": f, "message": "invalid"} for f in fields],
+    )
+
+
+def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors(include_url=False)]
+
+
+def parse_body(model: type[BaseModel]) -> BaseModel:
+    if not request.is_json:
+        raise ProblemError(
+            415,
+            "unsupported-media-type",
+            "Unsupported Media Type",
+            "send the body as JSON with Content-Type: application/json",
+        )
+    raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProblemError(
+            400, "malformed-json", "Bad Request", f"body is not valid JSON: {exc}"
+        ) from exc
+    if not isinstance(data, dict):
+        raise ProblemError(422, "validation", "Unprocessable Content", "body must be a JSON object")
+    if bad := _bad_strings(data):
+        raise validation_problem(bad, "body")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(_pydantic_errors(exc), "body") from exc
+
+
+def parse_query(model: type[BaseModel]) -> BaseModel:
+    data = {k: v for k, v in request.args.items()}
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(_pydantic_errors(exc), "query") from exc
+
+
+def operation(
+    summary: str,
+    *,
+    roles: tuple[Role, ...],
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    responses: dict[int, type[BaseModel] | None] | None = None,
+    tags: tuple[str, ...] = (),
+    description: str = "",
+) -> Callable[[F], F]:
+    op = Operation(
+        summary=summary,
+        roles=roles,
+        body=body,
+        query=query,
+        responses=responses or {},
+        tags=tags,
+        description=description,
+    )
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if op.roles:
+                kwargs["caller"] = authenticate(op.roles)
+            if op.body is not None:
+                kwargs["body"] = parse_body(op.body)
+            if op.query is not None:
+                kwargs["query"] = parse_query(op.query)
+            result = view(*args, **kwargs)
+            return to_response(result)
+
+        wrapper.__openapi__ = op  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def to_response(result: Any) -> Any:
+    """Views return a model, or (model, status) or (model, status, headers)."""
+    if isinstance(result, Response):
+        return result
+    status: int = 200
+    headers: dict[str, str] = {}
+    if isinstance(result, tuple):
+        result, status, *rest = result
+        headers = rest[0] if rest else {}
+    if isinstance(result, BaseModel):
+        payload = result.model_dump(mode="json", exclude_none=False)
+        resp = Response(json.dumps(payload), status=status, mimetype="application/json")
+        for k, v in headers.items():
+            resp.headers[k] = v
+        return resp
+    return result

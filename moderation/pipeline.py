@@ -1,0 +1,56 @@
+"""Pure: model scores + rule outcome + context -> verdict. No I/O, so it is easy to test
+and to re-run in a backtest."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from moderation.classifier.base import ModelInfo
+from moderation.domain.verdict import ModelRef, Reason, RulesetRef, Span, Status, Verdict
+from moderation.ruleset import RuleOutcome
+
+
+def labels_to_explain(outcome: RuleOutcome) -> list[str]:
+    """The model labels whose thresholds fired and counted towards a flag or reject."""
+    if outcome.status not in (Status.FLAGGED, Status.REJECTED):
+        return []
+    return sorted(
+        {r.label for r in outcome.reasons if r.source == "model" and r.label and not r.shadow}
+    )
+
+
+def attach_spans(reasons: Sequence[Reason], spans: Sequence[Span]) -> list[Reason]:
+    by_label: dict[str, list[Span]] = {}
+    for span in spans:
+        if span.label:
+            by_label.setdefault(span.label, []).append(span)
+    out = []
+    for reason in reasons:
+        if reason.source == "model" and reason.label in by_label and not reason.spans:
+            reason = reason.model_copy(update={"spans": by_label[reason.label]})
+        out.append(reason)
+    return out
+
+
+def build_verdict(
+    *,
+    scores: Mapping[str, float],
+    outcome: RuleOutcome,
+    spans: Sequence[Span],
+    model: ModelInfo,
+    ruleset_version: str,
+    decided_at: str,
+    timings_ms: Mapping[str, float],
+) -> Verdict:
+    return Verdict(
+        status=outcome.status,
+        scores={k: round(v, 5) for k, v in scores.items()},
+        reasons=attach_spans(outcome.reasons, spans),
+        model=ModelRef(name=model.name, version=model.version),
+        ruleset=RulesetRef(version=ruleset_version),
+        decided_by="rules"
+        if any(r.source == "rule" and not r.shadow for r in outcome.reasons)
+        else "model",
+        decided_at=decided_at,
+        timings_ms={k: round(v, 2) for k, v in timings_ms.items()},
+    )

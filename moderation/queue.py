@@ -1,0 +1,36 @@
+"""Sending work to the Celery broker. Tasks carry ids, never texts."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+CLASSIFY_TASK = "moderation.classify"
+SWEEP_TASK = "moderation.sweep_pending"
+CLASSIFY_QUEUE = "classify"
+IO_QUEUE = "io"
+
+
+class _Sender(Protocol):
+    def send_task(self, name: str, *args: Any, **kwargs: Any) -> Any: ...
+
+
+class TaskQueue:
+    def __init__(self, celery_app: _Sender, timeout_s: float) -> None:
+        self._app = celery_app
+        self._timeout_s = timeout_s
+
+    def classify(self, comment_id: str) -> None:
+        """Raises kombu's OperationalError when the broker cannot take the message."""
+        self._app.send_task(
+            CLASSIFY_TASK,
+            args=[comment_id],
+            queue=CLASSIFY_QUEUE,
+            # One quick retry absorbs a dropped connection; a broker that is down fails fast.
+            retry=True,
+            retry_policy={
+                "max_retries": 1,
+                "interval_start": 0.1,
+                "interval_step": 0.2,
+                "interval_max": 0.5,
+            },
+        )

@@ -1,0 +1,1 @@
+"""Redis repositories. `keys` is the only module that knows key names."""

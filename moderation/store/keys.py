@@ -1,0 +1,54 @@
+"""Every Redis key the service uses, under one configurable prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "mod:"
+
+    def comment(self, comment_id: str) -> str:
+        return f"{self.prefix}comment:{comment_id}"
+
+    def article_comments(self, article_id: str, status: str | None = None) -> str:
+        """Sorted set of comment ids by creation time; one for all and one per status."""
+        suffix = f"status:{status}" if status else "all"
+        return f"{self.prefix}article:{article_id}:{suffix}"
+
+    def pending(self) -> str:
+        """Comments waiting for a verdict, scored by when they were last enqueued (sweeper)."""
+        return f"{self.prefix}pending"
+
+    def dead_letter(self) -> str:
+        return f"{self.prefix}dead-letter"
+
+    def api_key(self, key_hash: str) -> str:
+        return f"{self.prefix}apikey:{key_hash}"
+
+    def api_key_index(self) -> str:
+        return f"{self.prefix}apikeys"
+
+    def workers(self) -> str:
+        """Sorted set of classify workers with their model loaded, scored by last heartbeat."""
+        return f"{self.prefix}workers"
+
+    def worker_info(self, worker_id: str) -> str:
+        return f"{self.prefix}worker:{worker_id}"
+
+    def verdict_counts(self) -> str:
+        return f"{self.prefix}stats:verdicts"
+
+    def author_stats(self, author_id: str) -> str:
+        return f"{self.prefix}author:{author_id}:stats"
+
+    def author_recent(self, author_id: str) -> str:
+        """Sorted set of `text-hash:comment-id` by posting time, for repeat and burst rules."""
+        return f"{self.prefix}author:{author_id}:recent"
+
+    def article_settings(self, article_id: str) -> str:
+        return f"{self.prefix}article:{article_id}:settings"
+
+    def author_profile(self, author_id: str) -> str:
+        return f"{self.prefix}author:{author_id}:profile"

@@ -1,0 +1,1 @@
+"""Celery side: the app factory, thin tasks and the per-process runtime."""

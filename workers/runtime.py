@@ -1,0 +1,93 @@
+"""Per-process worker state: the model loads once, after fork, never per task."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+from dataclasses import dataclass
+
+import structlog
+
+from moderation.classifier.base import Classifier
+from moderation.classifier.loader import load_classifier
+from moderation.config import Settings
+from moderation.ruleset import Ruleset, load_ruleset
+from moderation.services import Services
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class WorkerState:
+    services: Services
+    classifier: Classifier | None
+    ruleset: Ruleset
+    worker_id: str
+
+
+_state: WorkerState | None = None
+_lock = threading.Lock()
+
+
+def current_ruleset(state: WorkerState) -> Ruleset:
+    return state.ruleset
+
+
+def init_state(settings: Settings, *, load_model: bool) -> WorkerState:
+    """Idempotent. A classify worker loads the model (and announces itself); an io-only
+    worker does not."""
+    global _state
+    with _lock:
+        if _state is not None and (_state.classifier is not None or not load_model):
+            return _state
+        services = Services.from_settings(settings)
+        classifier = load_classifier(settings) if load_model else None
+        ruleset = load_ruleset(settings.rules_dirs)
+        worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        _state = WorkerState(services, classifier, ruleset, worker_id)
+        if classifier is not None:
+            log.info(
+                "worker.model_loaded", model=classifier.info.name, version=classifier.info.version
+            )
+            _start_heartbeat(_state)
+        return _state
+
+
+def get_state(settings: Settings, *, need_model: bool) -> WorkerState:
+    if _state is None or (need_model and _state.classifier is None):
+        return init_state(settings, load_model=need_model)
+    return _state
+
+
+def _start_heartbeat(state: WorkerState) -> None:
+    settings = state.services.settings
+    assert state.classifier is not None
+    info = {
+        "model": state.classifier.info.name,
+        "model_version": state.classifier.info.version,
+        "ruleset_version": state.ruleset.version,
+        "pid": os.getpid(),
+    }
+
+    def beat() -> None:
+        while True:
+            try:
+                state.services.workers.beat(
+                    state.worker_id, info, ttl_s=3 * settings.worker_heartbeat_s
+                )
+            except Exception as exc:  # Redis briefly down: keep trying, readiness will show it
+                log.warning("worker.heartbeat_failed", error=str(exc))
+            stop.wait(settings.worker_heartbeat_s)
+            if stop.is_set():
+                return
+
+    stop = threading.Event()
+    threading.Thread(target=beat, name="heartbeat", daemon=True).start()
+
+
+def leave() -> None:
+    if _state is not None and _state.classifier is not None:
+        with contextlib.suppress(Exception):
+            _state.services.workers.leave(_state.worker_id)

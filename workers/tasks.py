@@ -1,0 +1,113 @@
+"""Thin tasks: take ids, call moderation.*, store. Bodies are plain functions so tests can
+call them directly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from celery import Celery, Task
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
+
+from moderation.classify import classify_batch
+from moderation.config import Settings
+from moderation.domain.comment import epoch_ms, utcnow
+from moderation.queue import CLASSIFY_QUEUE, CLASSIFY_TASK, SWEEP_TASK, TaskQueue
+from moderation.services import Services
+from workers import runtime
+
+log = structlog.get_logger(__name__)
+
+
+def classify_one(settings: Settings, comment_id: str) -> dict[str, str]:
+    """Classify a comment; raises if it failed, so the task retries it."""
+    state = runtime.get_state(settings, need_model=True)
+    assert state.classifier is not None
+    result = classify_batch(
+        [comment_id],
+        store=state.services.comments,
+        classifier=state.classifier,
+        ruleset=lambda: runtime.current_ruleset(state),
+        explain=settings.explain,
+    )
+    if comment_id in result.failed:
+        raise RuntimeError(result.failed[comment_id])
+    if comment_id in result.written:
+        return {"status": result.written[comment_id].value}
+    return {"skipped": result.skipped.get(comment_id, "missing")}
+
+
+def sweep_pending(services: Services, queue: TaskQueue) -> dict[str, int]:
+    """Re-enqueue comments pending for too long (lost messages, a worker killed mid-task);
+    dead-letter those that have been retried too often."""
+    settings = services.settings
+    cutoff = epoch_ms(utcnow()) - settings.pending_sweep_after_s * 1000
+    requeued = dead = 0
+    for comment_id in services.comments.pending_older_than(cutoff):
+        comment = services.comments.get(comment_id)
+        if comment is None:
+            services.redis.zrem(services.keys.pending(), comment_id)
+            continue
+        attempts = services.comments.touch_pending(comment_id)
+        if attempts > settings.classify_max_retries:
+            if services.comments.mark_error(
+                comment_id, comment.revision, "pending too long; retries exhausted"
+            ):
+                dead += 1
+                log.error("comment.dead_lettered", comment_id=comment_id, attempts=attempts)
+            continue
+        queue.classify(comment_id)
+        services.comments.mark_enqueued(comment_id)
+        requeued += 1
+        log.warning("comment.requeued", comment_id=comment_id, attempts=attempts)
+    return {"requeued": requeued, "dead_lettered": dead}
+
+
+def register(app: Celery, settings: Settings) -> None:
+    @app.task(
+        name=CLASSIFY_TASK,
+        bind=True,
+        max_retries=settings.classify_max_retries,
+        queue=CLASSIFY_QUEUE,
+    )
+    def classify(self: Task, comment_id: str) -> dict[str, str]:
+        structlog.contextvars.bind_contextvars(comment_id=comment_id)
+        try:
+            return classify_one(settings, comment_id)
+        except Exception as exc:
+            if self.request.retries >= settings.classify_max_retries:
+                state = runtime.get_state(settings, need_model=False)
+                comment = state.services.comments.get(comment_id)
+                if comment is not None:
+                    state.services.comments.mark_error(comment_id, comment.revision, str(exc))
+                log.error("classify.dead_lettered", error=str(exc))
+                return {"error": str(exc)}
+            countdown = min(2**self.request.retries, 60)
+            log.warning("classify.retry", error=str(exc), retry_in_s=countdown)
+            raise self.retry(exc=exc, countdown=countdown) from exc
+        finally:
+            structlog.contextvars.unbind_contextvars("comment_id")
+
+    @app.task(name=SWEEP_TASK, ignore_result=True)
+    def sweep() -> dict[str, int]:
+        state = runtime.get_state(settings, need_model=False)
+        return sweep_pending(state.services, TaskQueue(app, settings.broker_timeout_s))
+
+
+def connect_worker_signals(app: Celery, settings: Settings, *, load_model: bool) -> None:
+    """Load the model after fork in each pool child (prefork), or once in the main process
+    for the solo and threads pools; announce the worker only once the model is loaded."""
+
+    @worker_process_init.connect(weak=False)
+    def _load_in_child(**_: Any) -> None:
+        if load_model:
+            runtime.init_state(settings, load_model=True)
+
+    @worker_ready.connect(weak=False)
+    def _load_in_main(**_: Any) -> None:
+        if load_model and app.conf.worker_pool in ("solo", "threads"):
+            runtime.init_state(settings, load_model=True)
+
+    @worker_shutdown.connect(weak=False)
+    def _leave(**_: Any) -> None:
+        runtime.leave()
