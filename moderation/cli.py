@@ -67,7 +67,13 @@ def serve(bind: str, num_workers: int, threads: int) -> None:
     show_default=True,
     type=click.Choice(["prefork", "solo", "threads"]),
 )
-@click.option("--concurrency", default=1, show_default=True, type=int)
+@click.option(
+    "--concurrency",
+    default=1,
+    show_default=True,
+    type=int,
+    help="with --pool threads on classify: comments in flight, batched together (MODERATION_BATCH_SIZE caps a batch)",
+)
 @click.option("--name", default=None, help="Celery node name (default: <queues>@<host>)")
 def worker(queues: str, pool: str, concurrency: int, name: str | None) -> None:
     """Run a Celery worker. A worker on the classify queue loads the model once per process."""
@@ -276,7 +282,7 @@ def dev(port: int, with_demo: bool) -> None:
         exe = [sys.executable, "-m", "moderation"]
         commands = [
             [*exe, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-            [*exe, "worker", "--queues", "classify,io", "--pool", "solo"],
+            [*exe, "worker", "--queues", "classify,io", "--pool", "threads", "--concurrency", "8"],
             [*exe, "beat", "--schedule-file", os.path.join("var", "beat-schedule")],
         ]
         children = [

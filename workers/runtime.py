@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import structlog
 
 from moderation.classifier.base import Classifier
+from moderation.classifier.batching import BatchingClassifier
 from moderation.classifier.loader import load_classifier
 from moderation.config import Settings
 from moderation.ruleset import Ruleset, load_ruleset
@@ -35,15 +36,17 @@ def current_ruleset(state: WorkerState) -> Ruleset:
     return state.ruleset
 
 
-def init_state(settings: Settings, *, load_model: bool) -> WorkerState:
+def init_state(settings: Settings, *, load_model: bool, batching: bool = False) -> WorkerState:
     """Idempotent. A classify worker loads the model (and announces itself); an io-only
-    worker does not."""
+    worker does not. With the threads pool, concurrent tasks share forward passes."""
     global _state
     with _lock:
         if _state is not None and (_state.classifier is not None or not load_model):
             return _state
         services = Services.from_settings(settings)
         classifier = load_classifier(settings) if load_model else None
+        if classifier is not None and batching and settings.batch_size > 1:
+            classifier = BatchingClassifier(classifier, settings.batch_size, settings.batch_wait_ms)
         ruleset = load_ruleset(settings.rules_dirs)
         worker_id = f"{socket.gethostname()}:{os.getpid()}"
         _state = WorkerState(services, classifier, ruleset, worker_id)

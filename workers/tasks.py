@@ -105,8 +105,9 @@ def connect_worker_signals(app: Celery, settings: Settings, *, load_model: bool)
 
     @worker_ready.connect(weak=False)
     def _load_in_main(**_: Any) -> None:
-        if load_model and app.conf.worker_pool in ("solo", "threads"):
-            runtime.init_state(settings, load_model=True)
+        pool = app.conf.worker_pool
+        if load_model and pool in ("solo", "threads"):
+            runtime.init_state(settings, load_model=True, batching=pool == "threads")
 
     @worker_shutdown.connect(weak=False)
     def _leave(**_: Any) -> None:

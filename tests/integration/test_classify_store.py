@@ -1,0 +1,131 @@
+"""classify_batch against the real Redis: idempotent, atomic, respectful of moderators."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import pytest
+from conftest import make_settings
+
+from moderation.classifier.base import ModelInfo
+from moderation.classify import classify_batch
+from moderation.domain.comment import body_fingerprint, iso, utcnow
+from moderation.domain.verdict import Span, Status, Verdict
+from moderation.ruleset import Ruleset, load_ruleset
+from moderation.services import Services
+from moderation.store.comments import NewComment, VerdictWrite
+
+
+class KeywordClassifier:
+    """Scores 0.99 toxicity for texts containing 'idiot', else 0.01; 'poison' raises."""
+
+    info = ModelInfo("keyword", "1")
+    labels: tuple[str, ...] = ("toxicity", "insult")
+
+    def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
+        if any("poison" in t for t in texts):
+            raise ValueError("poison")
+        return [{"toxicity": 0.99 if "idiot" in t else 0.01, "insult": 0.0} for t in texts]
+
+    def explain(self, text: str, labels: Sequence[str]) -> list[Span]:
+        start = text.find("idiot")
+        return [Span(start=start, end=start + 5, label="toxicity")] if start >= 0 else []
+
+
+@pytest.fixture
+def svc(redis_url: str) -> Services:
+    return Services.from_settings(make_settings(redis_url, f"test-cls-{uuid.uuid4().hex[:8]}:"))
+
+
+@pytest.fixture(scope="module")
+def ruleset() -> Ruleset:
+    from moderation.config import DEFAULT_RULES_DIR
+
+    return load_ruleset([DEFAULT_RULES_DIR])
+
+
+def store(svc: Services, text: str, author: str = "a1") -> str:
+    cid = f"c-{uuid.uuid4().hex[:10]}"
+    svc.comments.create(
+        NewComment(
+            cid, "art", author, text, utcnow(), None, None, {}, body_fingerprint({"t": text})
+        )
+    )
+    return cid
+
+
+def run(svc: Services, ids: list[str], ruleset: Ruleset) -> object:
+    return classify_batch(
+        ids, store=svc.comments, classifier=KeywordClassifier(), ruleset=lambda: ruleset
+    )
+
+
+def test_toxic_comment_is_flagged_with_highlighted_span(svc: Services, ruleset: Ruleset) -> None:
+    cid = store(svc, "you absolute idiot")
+    run(svc, [cid], ruleset)
+    comment = svc.comments.get(cid)
+    assert comment is not None and comment.status in (Status.FLAGGED, Status.REJECTED)
+    assert comment.verdict is not None
+    reason = next(r for r in comment.verdict.reasons if r.label == "toxicity")
+    assert reason.spans and comment.text[reason.spans[0].start : reason.spans[0].end] == "idiot"
+    assert svc.redis.zscore(svc.keys.pending(), cid) is None
+    assert svc.redis.zscore(svc.keys.article_comments("art", comment.status.value), cid) is not None
+    assert svc.redis.zscore(svc.keys.article_comments("art", "pending"), cid) is None
+
+
+def test_running_twice_gives_one_verdict(svc: Services, ruleset: Ruleset) -> None:
+    cid = store(svc, "a perfectly civil remark")
+    run(svc, [cid], ruleset)
+    first = svc.comments.get(cid)
+    run(svc, [cid], ruleset)
+    second = svc.comments.get(cid)
+    assert first is not None and second is not None and first.verdict == second.verdict
+    assert svc.comments.author_counts("a1") == {"approved": 1}
+
+
+def test_one_poison_comment_does_not_fail_its_neighbours(svc: Services, ruleset: Ruleset) -> None:
+    good, bad = store(svc, "fine words"), store(svc, "poison words")
+    result = run(svc, [good, bad], ruleset)
+    assert bad in result.failed  # type: ignore[attr-defined]
+    assert svc.comments.get(good).status is Status.APPROVED  # type: ignore[union-attr]
+    assert svc.comments.get(bad).status is Status.PENDING  # type: ignore[union-attr]
+
+
+def test_moderator_decision_is_never_overwritten(svc: Services, ruleset: Ruleset) -> None:
+    cid = store(svc, "you idiot")
+    run(svc, [cid], ruleset)
+    comment = svc.comments.get(cid)
+    assert comment is not None and comment.verdict is not None
+    decided = comment.verdict.model_copy(
+        update={
+            "status": Status.APPROVED,
+            "decided_by": "moderator:alice",
+            "decided_at": iso(utcnow()),
+        }
+    )
+    svc.redis.hset(
+        svc.keys.comment(cid), mapping={"verdict": decided.model_dump_json(), "status": "approved"}
+    )
+    rerun = comment.verdict.model_copy(update={"ruleset": None})
+    assert svc.comments.write_machine_verdict(cid, comment.revision, rerun) is VerdictWrite.KEPT
+    assert svc.comments.get(cid).verdict.decided_by == "moderator:alice"  # type: ignore[union-attr]
+
+
+def test_verdict_for_an_old_revision_is_discarded(svc: Services) -> None:
+    cid = store(svc, "first text")
+    svc.comments.edit(cid, "second text")
+    stale = Verdict(status=Status.APPROVED, decided_by="model", decided_at=iso(utcnow()))
+    assert svc.comments.write_machine_verdict(cid, 1, stale) is VerdictWrite.STALE
+    assert svc.comments.get(cid).status is Status.PENDING  # type: ignore[union-attr]
+
+
+def test_dead_letter_and_retry(svc: Services) -> None:
+    cid = store(svc, "text")
+    assert svc.comments.mark_error(cid, 1, "model crashed")
+    comment = svc.comments.get(cid)
+    assert comment is not None and comment.status is Status.ERROR
+    assert svc.redis.zscore(svc.keys.dead_letter(), cid) is not None
+    assert svc.comments.retry_errored(cid)
+    assert svc.comments.get(cid).status is Status.PENDING  # type: ignore[union-attr]
+    assert svc.redis.zscore(svc.keys.dead_letter(), cid) is None
