@@ -17,7 +17,6 @@ from moderation.ruleset import ArticleContext, AuthorContext, RecentActivity, Ru
 from moderation.store.comments import CommentStore, VerdictWrite
 
 log = structlog.get_logger(__name__)
-REPEAT_WINDOW_S = 10 * 60
 
 
 @dataclass
@@ -27,14 +26,21 @@ class BatchResult:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def rule_context(store: CommentStore, comment: Comment, scores: dict[str, float]) -> RuleContext:
+def rule_context(
+    store: CommentStore, comment: Comment, scores: dict[str, float], rules: Ruleset
+) -> RuleContext:
+    """Everything the rules may look at beyond the text, read from the store up front so
+    that evaluation itself stays pure."""
     counts = store.author_counts(comment.author_id)
-    window = REPEAT_WINDOW_S
-    same, recent = store.recent_by_author(comment.author_id, comment.text, comment.id, window)
-    author_meta = (
-        comment.metadata.get("author") if isinstance(comment.metadata.get("author"), dict) else {}
+    same = store.same_text_by_author(
+        comment.author_id, comment.text, comment.id, rules.repeat_window_s
     )
-    assert isinstance(author_meta, dict)
+    recent = store.comments_by_author(comment.author_id, comment.id, rules.burst_window_s)
+    profile = store.author_profile(comment.author_id)
+    article = store.article_settings(comment.article_id)
+    sent = comment.metadata.get("author")
+    author_meta: dict[str, object] = sent if isinstance(sent, dict) else {}
+    created = author_meta.get("account_created_at")
     return RuleContext(
         comment_id=comment.id,
         article_id=comment.article_id,
@@ -46,10 +52,13 @@ def rule_context(store: CommentStore, comment: Comment, scores: dict[str, float]
             approved_count=counts.get("approved", 0),
             rejected_count=counts.get("rejected", 0),
             flagged_count=counts.get("flagged", 0),
-            account_created_at=author_meta.get("account_created_at"),
+            account_created_at=created if isinstance(created, str) else None,
+            banned=profile.get("banned", False),
+            suspended=profile.get("suspended", False),
         ),
-        article=ArticleContext(),
+        article=ArticleContext(**article),
         recent=RecentActivity(same_text_by_author=same, author_comments_in_window=recent),
+        received_at=comment.received_at or comment.created_at,
     )
 
 
@@ -88,7 +97,7 @@ def classify_batch(
     for comment, scores in scored:
         try:
             t_rules = time.perf_counter()
-            outcome = rules.evaluate(rule_context(store, comment, scores))
+            outcome = rules.evaluate(rule_context(store, comment, scores, rules))
             rules_ms = (time.perf_counter() - t_rules) * 1000
             spans = []
             t_explain = time.perf_counter()

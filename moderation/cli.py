@@ -331,10 +331,9 @@ def _wait_ready(
 
 def _register_optional_groups() -> None:
     """Command groups owned by the rules and classifier packages."""
-    with contextlib.suppress(ImportError):
-        from moderation.ruleset.cli import rules
+    from moderation.ruleset.cli import rules
 
-        main.add_command(rules)
+    main.add_command(rules)
     with contextlib.suppress(ImportError):
         from moderation.classifier.cli import model
 

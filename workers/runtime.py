@@ -14,7 +14,8 @@ from moderation.classifier.base import Classifier
 from moderation.classifier.batching import BatchingClassifier
 from moderation.classifier.loader import load_classifier
 from moderation.config import Settings
-from moderation.ruleset import Ruleset, load_ruleset
+from moderation.ruleset import Ruleset
+from moderation.ruleset.reload import RulesetHolder
 from moderation.services import Services
 
 log = structlog.get_logger(__name__)
@@ -24,7 +25,7 @@ log = structlog.get_logger(__name__)
 class WorkerState:
     services: Services
     classifier: Classifier | None
-    ruleset: Ruleset
+    rules: RulesetHolder
     worker_id: str
 
 
@@ -33,7 +34,8 @@ _lock = threading.Lock()
 
 
 def current_ruleset(state: WorkerState) -> Ruleset:
-    return state.ruleset
+    """The newest good ruleset; edited files are picked up without a restart."""
+    return state.rules.current()
 
 
 def init_state(settings: Settings, *, load_model: bool, batching: bool = False) -> WorkerState:
@@ -47,9 +49,9 @@ def init_state(settings: Settings, *, load_model: bool, batching: bool = False) 
         classifier = load_classifier(settings) if load_model else None
         if classifier is not None and batching and settings.batch_size > 1:
             classifier = BatchingClassifier(classifier, settings.batch_size, settings.batch_wait_ms)
-        ruleset = load_ruleset(settings.rules_dirs)
+        rules = RulesetHolder(settings.rules_dirs, on_change=_log_reload)
         worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        _state = WorkerState(services, classifier, ruleset, worker_id)
+        _state = WorkerState(services, classifier, rules, worker_id)
         if classifier is not None:
             log.info(
                 "worker.model_loaded", model=classifier.info.name, version=classifier.info.version
@@ -64,18 +66,24 @@ def get_state(settings: Settings, *, need_model: bool) -> WorkerState:
     return _state
 
 
+def _log_reload(ruleset: Ruleset) -> None:
+    log.info("rules.reloaded", ruleset_version=ruleset.version)
+
+
 def _start_heartbeat(state: WorkerState) -> None:
     settings = state.services.settings
     assert state.classifier is not None
-    info = {
-        "model": state.classifier.info.name,
-        "model_version": state.classifier.info.version,
-        "ruleset_version": state.ruleset.version,
-        "pid": os.getpid(),
-    }
+    classifier = state.classifier
 
     def beat() -> None:
         while True:
+            info = {
+                "model": classifier.info.name,
+                "model_version": classifier.info.version,
+                "ruleset_version": current_ruleset(state).version,
+                "ruleset_error": state.rules.last_error,
+                "pid": os.getpid(),
+            }
             try:
                 state.services.workers.beat(
                     state.worker_id, info, ttl_s=3 * settings.worker_heartbeat_s

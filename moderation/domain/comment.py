@@ -50,3 +50,4 @@ class Comment:
     body_hash: str = ""
     enqueued: bool = False
     attempts: int = 0
+    received_at: str = ""

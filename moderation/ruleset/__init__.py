@@ -7,7 +7,7 @@ Interface used by the pipeline and workers:
 """
 
 from moderation.ruleset.context import ArticleContext, AuthorContext, RecentActivity, RuleContext
-from moderation.ruleset.engine import Ruleset, RuleOutcome, RulesetError, load_ruleset
+from moderation.ruleset.engine import RuleOutcome, Ruleset, RulesetError, load_ruleset
 
 __all__ = [
     "ArticleContext",

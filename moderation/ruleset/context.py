@@ -23,7 +23,8 @@ class ArticleContext(BaseModel):
 
 
 class RecentActivity(BaseModel):
-    same_text_by_author: int = 0  # earlier comments by this author with the same text, in the window
+    # earlier comments by this author with the same text, in the ruleset's repeat window
+    same_text_by_author: int = 0
     author_comments_in_window: int = 0
 
 
@@ -37,3 +38,6 @@ class RuleContext(BaseModel):
     author: AuthorContext = Field(default_factory=AuthorContext)
     article: ArticleContext = Field(default_factory=ArticleContext)
     recent: RecentActivity = Field(default_factory=RecentActivity)
+    # When the site received the comment (ISO 8601); with author.account_created_at it
+    # gives the account age without the engine reading a clock.
+    received_at: str | None = None

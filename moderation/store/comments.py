@@ -88,6 +88,7 @@ class CommentStore:
             body_hash=raw.get("body_hash", ""),
             enqueued=raw.get("enqueued") == "1",
             attempts=int(raw.get("attempts", "0")),
+            received_at=raw.get("received_at", ""),
         )
 
     def list_article(
@@ -155,6 +156,7 @@ class CommentStore:
             "updated_at": now,
             "enqueued": "0",
             "attempts": "0",
+            "received_at": now,
         }
 
         def txn(pipe: Any) -> CreateResult:
@@ -336,10 +338,7 @@ class CommentStore:
         raw = self.r.hgetall(self.keys.author_stats(author_id))
         return {k: int(v) for k, v in raw.items()}
 
-    def recent_by_author(
-        self, author_id: str, text: str, comment_id: str, window_s: int
-    ) -> tuple[int, int]:
-        """(earlier comments with the same text, all comments) by this author in the window."""
+    def _recent(self, author_id: str, exclude_id: str, window_s: int) -> list[str]:
         key = self.keys.author_recent(author_id)
         now_ms = epoch_ms(utcnow())
         pipe = self.r.pipeline()
@@ -347,7 +346,59 @@ class CommentStore:
         pipe.zrangebyscore(key, now_ms - window_s * 1000, "+inf")
         pipe.expire(key, 24 * 3600)
         _, members, _ = pipe.execute()
+        return [m for m in members if not m.endswith(f":{exclude_id}")]
+
+    def same_text_by_author(self, author_id: str, text: str, comment_id: str, window_s: int) -> int:
+        """Other comments by this author with the same text (case and spacing aside)."""
         fingerprint = text_fingerprint(text)
-        others = [m for m in members if not m.endswith(f":{comment_id}")]
-        same = sum(1 for m in others if m.split(":", 1)[0] == fingerprint)
-        return same, len(others)
+        recent = self._recent(author_id, comment_id, window_s)
+        return sum(1 for m in recent if m.split(":", 1)[0] == fingerprint)
+
+    def comments_by_author(self, author_id: str, comment_id: str, window_s: int) -> int:
+        return len(self._recent(author_id, comment_id, window_s))
+
+    # -- article settings and author standing (set by the site or moderators) ------------
+
+    def article_settings(self, article_id: str) -> dict[str, Any]:
+        raw = self.r.hgetall(self.keys.article_settings(article_id))
+        out: dict[str, Any] = {}
+        if "premoderate" in raw:
+            out["premoderate"] = raw["premoderate"] == "1"
+        if "closed" in raw:
+            out["closed"] = raw["closed"] == "1"
+        if "sensitivity" in raw:
+            out["sensitivity"] = float(raw["sensitivity"])
+        return out
+
+    def set_article_settings(self, article_id: str, settings: dict[str, Any]) -> dict[str, Any]:
+        encoded = {
+            k: ("1" if v else "0") if isinstance(v, bool) else str(v) for k, v in settings.items()
+        }
+        if encoded:
+            self.r.hset(self.keys.article_settings(article_id), mapping=encoded)
+        return self.article_settings(article_id)
+
+    def author_profile(self, author_id: str) -> dict[str, Any]:
+        raw = self.r.hgetall(self.keys.author_profile(author_id))
+        return {
+            "banned": raw.get("banned") == "1",
+            "suspended": raw.get("suspended") == "1",
+            "note": raw.get("note", ""),
+            "updated_by": raw.get("updated_by", ""),
+            "updated_at": raw.get("updated_at", ""),
+        }
+
+    def set_author_profile(
+        self, author_id: str, *, banned: bool, suspended: bool, note: str, updated_by: str
+    ) -> dict[str, Any]:
+        self.r.hset(
+            self.keys.author_profile(author_id),
+            mapping={
+                "banned": "1" if banned else "0",
+                "suspended": "1" if suspended else "0",
+                "note": note,
+                "updated_by": updated_by,
+                "updated_at": iso(utcnow()),
+            },
+        )
+        return self.author_profile(author_id)

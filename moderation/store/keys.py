@@ -52,3 +52,12 @@ class Keys:
 
     def author_profile(self, author_id: str) -> str:
         return f"{self.prefix}author:{author_id}:profile"
+
+    def ruleset_active(self) -> str:
+        """Hash: the ruleset activated through the admin API (version, files as JSON, who, when).
+        When absent, workers use the rule files on disk."""
+        return f"{self.prefix}ruleset:active"
+
+    def ruleset_audit(self) -> str:
+        """Stream of ruleset changes: who activated or reverted what, when, and why."""
+        return f"{self.prefix}ruleset:audit"

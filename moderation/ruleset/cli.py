@@ -1,0 +1,144 @@
+"""`moderation rules ...`: check, test, bench, backtest and schema for rule files."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+
+from moderation.domain.verdict import Status
+from moderation.ruleset import bench as bench_mod
+from moderation.ruleset.analysis import check as check_dirs
+from moderation.ruleset.backtest import backtest as run_backtest
+from moderation.ruleset.context import RuleContext
+from moderation.ruleset.engine import RulesetError, load_ruleset
+from moderation.ruleset.schema import json_schema_text
+
+_RULES_OPTION = click.option(
+    "--rules",
+    "rule_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=(Path("rules"),),
+    show_default=True,
+    help="Rule directory; repeat to layer a site's rules over the defaults.",
+)
+
+
+@click.group(name="rules")
+def rules() -> None:
+    """Rule files: check them, run their examples, measure and backtest them."""
+
+
+@rules.command()
+@_RULES_OPTION
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def check(rule_dirs: tuple[Path, ...], strict: bool) -> None:
+    """Schema, unknown fields, duplicate ids, unknown lists, bad regexes, unreachable rules."""
+    issues = check_dirs(list(rule_dirs))
+    for issue in issues:
+        click.echo(str(issue), err=True)
+    errors = [i for i in issues if i.severity == "error" or strict]
+    if errors:
+        click.echo(f"{len(errors)} error(s)", err=True)
+        sys.exit(1)
+    ruleset = load_ruleset(list(rule_dirs))
+    click.echo(
+        f"ok: {len(ruleset.rules)} rules, {len(ruleset.thresholds)} thresholds, "
+        f"{sum(ruleset.lists.values())} list entries, version {ruleset.version}"
+    )
+
+
+@rules.command()
+@_RULES_OPTION
+def test(rule_dirs: tuple[Path, ...]) -> None:
+    """Run every rule's examples (must_match / must_not_match)."""
+    try:
+        ruleset = load_ruleset(list(rule_dirs))
+    except RulesetError as exc:
+        for issue in exc.issues:
+            click.echo(str(issue), err=True)
+        sys.exit(1)
+    results = ruleset.run_examples()
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        want = "should match" if r.expected_match else "should not match"
+        click.echo(f"{r.where.file}:{r.where.line}: rule {r.rule_id}: {r.text!r} {want}", err=True)
+    rules_with = len({r.rule_id for r in results})
+    click.echo(
+        f"{len(results) - len(failed)} of {len(results)} examples passed ({rules_with} rules)"
+    )
+    if failed:
+        sys.exit(1)
+
+
+@rules.command()
+@_RULES_OPTION
+@click.option("--words", "n_words", default=10_000, show_default=True, help="Generated list size.")
+@click.option("--comments", "n_comments", default=50_000, show_default=True)
+def bench(rule_dirs: tuple[Path, ...], n_words: int, n_comments: int) -> None:
+    """Comments evaluated per second on one core: the rule set plus a generated word list."""
+
+    def progress(done: int, elapsed: float) -> None:
+        click.echo(f"  {done:>8,} comments  {done / elapsed:>10,.0f}/s", err=True)
+
+    click.echo(
+        f"loading {', '.join(map(str, rule_dirs))} + {n_words:,} generated words ...", err=True
+    )
+    result = bench_mod.run(
+        list(rule_dirs), n_words=n_words, n_comments=n_comments, progress=progress
+    )
+    click.echo(
+        f"load {result.load_seconds:.2f} s, {result.patterns:,} patterns\n"
+        f"{result.comments:,} comments in {result.seconds:.2f} s: "
+        f"{result.per_second:,.0f} comments/s on one core, "
+        f"p50 {result.p50_us:.1f} us, p99 {result.p99_us:.1f} us "
+        f"({result.flagged:,} flagged, {result.rejected:,} rejected)"
+    )
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[RuleContext, Status]]:
+    with path.open(encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                yield RuleContext.model_validate(item["context"]), Status(item["status"])
+            except (ValueError, KeyError, TypeError, ValidationError) as exc:
+                raise click.ClickException(f"{path}:{n}: {exc}") from exc
+
+
+@rules.command()
+@_RULES_OPTION
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='JSON lines: {"context": <RuleContext>, "status": "approved|flagged|rejected"}',
+)
+@click.option("--examples", default=3, show_default=True, help="Examples shown per rule.")
+def backtest(rule_dirs: tuple[Path, ...], input_path: Path, examples: int) -> None:
+    """How many stored verdicts a candidate ruleset would change, by rule. Changes nothing."""
+    try:
+        candidate = load_ruleset(list(rule_dirs))
+    except RulesetError as exc:
+        raise click.ClickException(str(exc)) from exc
+    report = run_backtest(candidate, _read_jsonl(input_path), examples_per_rule=examples)
+    click.echo(report.format())
+
+
+@rules.command()
+@click.option("--write", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+def schema(write: Path | None) -> None:
+    """Print (or write) the JSON Schema of rule files."""
+    text = json_schema_text()
+    if write is None:
+        click.echo(text, nl=False)
+    else:
+        write.write_text(text, encoding="utf-8")
