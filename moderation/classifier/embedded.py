@@ -16,7 +16,12 @@ from moderation.domain.labels import LABELS
 
 EMBEDDED_DIR = Path(__file__).resolve().parent / "embedded"
 CHECKPOINT_NAME = "model.ckpt"
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+)
 
 
 def minilm_dir() -> Path:
