@@ -107,17 +107,20 @@ def redis_url() -> Iterator[str]:
         server.stop()
 
 
-def _delete_prefix(url: str, prefix: str) -> None:
+def delete_prefix(url: str, prefix: str) -> None:
     client = redis.Redis.from_url(url)
     for key in client.scan_iter(match=f"{prefix}*", count=1000):
         client.delete(key)
+
+
+_delete_prefix = delete_prefix  # older name, still imported by some tests
 
 
 @pytest.fixture(scope="session")
 def session_prefix(redis_url: str) -> Iterator[str]:
     prefix = f"test-{uuid.uuid4().hex[:10]}:"
     yield prefix
-    _delete_prefix(redis_url, prefix)
+    delete_prefix(redis_url, prefix)
 
 
 def make_settings(redis_url: str, prefix: str, **overrides: Any) -> Settings:

@@ -7,12 +7,14 @@ import re
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, render_template
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from moderation.api.framework import Operation
+from moderation.api.schemas import Identifier
 
 bp = Blueprint("docs", __name__)
+_IDENTIFIER_SCHEMA = TypeAdapter(Identifier).json_schema()
 _PATH_PARAM = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_]+)>")
 
 
@@ -50,7 +52,7 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         if op.description:
             entry["description"] = op.description
         params = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            {"name": name, "in": "path", "required": True, "schema": _IDENTIFIER_SCHEMA}
             for name in re.findall(r"{([a-zA-Z_]+)}", path)
         ]
         if op.query is not None:

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from flask import Response, request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from moderation.api.auth import authenticate
+from moderation.api.schemas import Identifier
 from moderation.config import Role
 from moderation.errors import ProblemError
 
@@ -31,21 +32,18 @@ class Operation:
     description: str = ""
 
 
-def _bad_strings(value: Any, path: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
-    """NUL bytes and lone surrogates are valid JSON but poison storage, logs and tokenizers."""
+def _bad_strings(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """NUL bytes and lone surrogates are valid JSON but poison storage, logs and tokenizers.
+    Checked on the typed top-level fields, before pydantic, for a clear message; free-form
+    nested values (metadata) are stored as escaped JSON instead."""
     errors: list[dict[str, Any]] = []
-    if isinstance(value, str):
+    for name, value in body.items():
+        if not isinstance(value, str):
+            continue
         if "\x00" in value:
-            errors.append({"loc": list(path), "msg": "must not contain NUL characters"})
+            errors.append({"loc": [name], "msg": "must not contain NUL characters"})
         elif any(0xD800 <= ord(c) <= 0xDFFF for c in value):
-            errors.append({"loc": list(path), "msg": "must not contain lone surrogates"})
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            errors += _bad_strings(k, (*path, "<key>"))
-            errors += _bad_strings(v, (*path, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            errors += _bad_strings(v, (*path, i))
+            errors.append({"loc": [name], "msg": "must not contain lone surrogates"})
     return errors
 
 
@@ -91,6 +89,21 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
         raise validation_problem(_pydantic_errors(exc), "body") from exc
 
 
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
+
+
+def check_path_ids(view_args: dict[str, Any]) -> None:
+    """Every path parameter of this API is an identifier; say so rather than answer 404."""
+    errors = []
+    for name, value in view_args.items():
+        try:
+            _IDENTIFIER.validate_python(value)
+        except ValidationError as exc:
+            errors += [{"loc": [name], "msg": e["msg"]} for e in exc.errors(include_url=False)]
+    if errors:
+        raise validation_problem(errors, "path")
+
+
 def parse_query(model: type[BaseModel]) -> BaseModel:
     data = {k: v for k, v in request.args.items()}
     try:
@@ -124,6 +137,7 @@ def operation(
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if op.roles:
                 kwargs["caller"] = authenticate(op.roles)
+            check_path_ids(request.view_args or {})
             if op.body is not None:
                 kwargs["body"] = parse_body(op.body)
             if op.query is not None:

@@ -11,31 +11,41 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from moderation.domain.comment import Comment
 from moderation.domain.verdict import Status, Verdict
 
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9._:-]+$"
 Identifier = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$"),
+    StringConstraints(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN),
 ]
 MAX_TEXT_CHARS = 20_000
 MAX_METADATA_BYTES = 4096
 
 
 def _metadata_size(value: dict[str, Any]) -> dict[str, Any]:
-    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_METADATA_BYTES:
         raise ValueError(f"metadata is {size} bytes; at most {MAX_METADATA_BYTES} are accepted")
     return value
 
 
 def _not_blank(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
     if not value.strip():
         raise ValueError("text must contain something other than white space")
     return value
 
 
+# The published schema states what `_not_blank` enforces, in Python's sense of white space,
+# so that clients and schema-driven tests see the same rule the server applies.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+TEXT_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
 CommentText = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS),
     AfterValidator(_not_blank),
+    Field(json_schema_extra={"pattern": TEXT_PATTERN}),
 ]
 
 
@@ -113,7 +123,12 @@ class ListQuery(BaseModel):
 
     status: Status | None = None
     limit: int = Field(default=50, ge=1, le=200)
-    cursor: Annotated[str, StringConstraints(max_length=300)] | None = None
+    cursor: (
+        Annotated[
+            str, StringConstraints(max_length=160, pattern=r"^[0-9]{1,15}:[A-Za-z0-9._:-]{1,128}$")
+        ]
+        | None
+    ) = Field(default=None, description="The `next_cursor` of the previous page.")
 
 
 class Health(BaseModel):

@@ -133,6 +133,21 @@ class CommentStore:
         for key in self.r.scan_iter(match=pattern, count=batch):
             yield key[start:]
 
+    def iter_comments(self, batch: int = 500) -> Iterator[Comment]:
+        """Every stored comment once, in no particular order, read in batches. Reads only."""
+        seen: set[str] = set()  # SCAN may return a key more than once
+        ids: list[str] = []
+        for cid in self.iter_ids(batch):
+            if cid in seen:
+                continue
+            seen.add(cid)
+            ids.append(cid)
+            if len(ids) >= batch:
+                yield from (c for c in self.get_many(ids) if c is not None)
+                ids = []
+        if ids:
+            yield from (c for c in self.get_many(ids) if c is not None)
+
     # -- writing -------------------------------------------------------------------------
 
     def create(self, new: NewComment) -> tuple[CreateResult, Comment]:
@@ -148,7 +163,8 @@ class CommentStore:
             "created_at": iso(new.created_at),
             "parent_id": new.parent_id or "",
             "language": new.language or "",
-            "metadata": json.dumps(new.metadata, ensure_ascii=False),
+            # ASCII-escaped: free-form values may hold NUL or lone surrogates.
+            "metadata": json.dumps(new.metadata),
             "body_hash": new.body_hash,
             "status": Status.PENDING.value,
             "revision": "1",
@@ -402,3 +418,20 @@ class CommentStore:
             },
         )
         return self.author_profile(author_id)
+
+
+class ReadOnlyCommentStore(CommentStore):
+    """The context reads of CommentStore for a backtest: without the housekeeping writes
+    the live reads do (pruning and expiring the recent-activity sets), and with recent
+    activity counted as of a given moment (when the comment was received), not now."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, *, as_of: datetime | None = None) -> None:
+        super().__init__(client, keys)
+        self.as_of = as_of
+
+    def _recent(self, author_id: str, exclude_id: str, window_s: int) -> list[str]:
+        end_ms = epoch_ms(self.as_of or utcnow())
+        members = self.r.zrangebyscore(
+            self.keys.author_recent(author_id), end_ms - window_s * 1000, end_ms
+        )
+        return [m for m in members if not m.endswith(f":{exclude_id}")]

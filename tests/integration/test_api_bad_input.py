@@ -138,3 +138,17 @@ def test_unknown_route_and_method_are_problems(client: FlaskClient) -> None:
     resp = client.delete("/v1/comments")
     assert_problem(resp, 405)
     assert "POST" in resp.headers["Allow"]
+
+
+def test_malformed_path_id_is_422(client: FlaskClient) -> None:
+    resp = client.get("/v1/comments/has%20space", headers=auth())
+    assert_problem(resp, 422, "comment_id")
+
+
+def test_free_form_metadata_is_kept_verbatim(client: FlaskClient) -> None:
+    cid = fresh_id()
+    raw = json.dumps({**valid(cid), "metadata": {"odd": "nul\u0000 and \ud800 half"}})
+    resp = client.post("/v1/comments", data=raw, content_type="application/json", headers=auth())
+    assert resp.status_code == 202
+    stored = client.get(f"/v1/comments/{cid}", headers=auth()).get_json()
+    assert stored["metadata"] == {"odd": "nul\u0000 and \ud800 half"}
