@@ -25,7 +25,7 @@ def epoch_ms(dt: datetime) -> int:
 
 def body_fingerprint(body: dict[str, Any]) -> str:
     """Stable hash of what the site sent, to tell a retry from a conflicting re-use of an id."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))  # ASCII: surrogate-safe
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
