@@ -90,19 +90,21 @@ def worker(queues: str, pool: str, concurrency: int, name: str | None) -> None:
             f"unknown queue(s) {sorted(unknown)}; use classify, io", param_hint="--queues"
         )
     load_model = "classify" in wanted
-    if load_model:  # a broken model is one clear error at start, not a traceback per comment
-        from moderation.classifier.base import ModelLoadError
-        from moderation.classifier.loader import load_classifier
-
-        if pool == "prefork":
-            try:
-                load_classifier(settings)
-            except ModelLoadError as exc:
-                raise click.ClickException(str(exc)) from exc
+    # A broken model or rule file is one clear error here, not a traceback per comment.
+    from moderation.classifier.base import ModelLoadError
+    from moderation.classifier.loader import load_classifier
     from moderation.ruleset import RulesetError, load_ruleset
+    from workers import runtime
 
     try:
         load_ruleset(settings.rules_dirs)
+        if load_model and pool == "prefork":
+            # Each pool child loads its own copy after fork; this only proves the model loads.
+            load_classifier(settings)
+        elif load_model:
+            runtime.init_state(settings, load_model=True, batching=pool == "threads")
+    except ModelLoadError as exc:
+        raise click.ClickException(str(exc)) from exc
     except RulesetError as exc:
         raise click.ClickException(f"rules: {exc}") from exc
     app = create_celery_app(settings)

@@ -36,11 +36,14 @@ def test_keys_create_rejects_unknown_role() -> None:
     assert "root" in result.output
 
 
-def test_worker_refuses_a_missing_model_checkpoint(settings: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
+def test_worker_refuses_a_missing_model_checkpoint(
+    settings: Settings, tmp_path: Path, pool: str
+) -> None:
     env = worker_env(settings)
     env["MODERATION_MODEL"] = str(tmp_path / "missing.ckpt")
     out = subprocess.run(
-        [sys.executable, "-m", "moderation", "worker", "--queues", "classify"],
+        [sys.executable, "-m", "moderation", "worker", "--queues", "classify", "--pool", pool],
         env=env,
         capture_output=True,
         text=True,
