@@ -110,6 +110,29 @@ def edit_comment(comment_id: str, *, caller: Caller, body: CommentEdit) -> Any:
     return CommentOut.of(comment), 202
 
 
+@bp.post("/comments/<comment_id>/retry")
+@operation(
+    "Re-queue a comment whose classification failed (status error)",
+    roles=("admin",),
+    responses={202: CommentOut, 404: Problem, 409: Problem, 503: Problem},
+    tags=("operations",),
+)
+def retry_comment(comment_id: str, *, caller: Caller) -> Any:
+    svc = services()
+    if svc.comments.get(comment_id) is None:
+        raise _not_found(comment_id)
+    if not svc.comments.retry_errored(comment_id):
+        raise ProblemError(
+            409, "conflict", "Conflict", f"comment {comment_id!r} is not in status error"
+        )
+    task_queue().classify(comment_id)
+    svc.comments.mark_enqueued(comment_id)
+    log.info("comment.retried", comment_id=comment_id, by=caller.key_id)
+    comment = svc.comments.get(comment_id)
+    assert comment is not None
+    return CommentOut.of(comment), 202
+
+
 @bp.get("/comments/<comment_id>")
 @operation(
     "Read a comment and its verdict",

@@ -189,3 +189,22 @@ def test_listing_rejects_bad_query(client: FlaskClient) -> None:
         resp = client.get(f"/v1/articles/a/comments?{query}", headers=auth())
         assert resp.status_code == 422, query
         assert resp.mimetype == "application/problem+json"
+
+
+def test_dead_lettered_comment_can_be_retried_by_an_admin(
+    client: FlaskClient, app: Any, worker: WorkerProcess
+) -> None:
+    body = comment()
+    client.post("/v1/comments", json=body, headers=auth())
+    verdict_of(client, body["id"])
+    svc = app.extensions["moderation"]
+    # Simulate exhausted retries: back to pending, then dead-lettered.
+    svc.comments.edit(body["id"], "text that the model failed on")
+    svc.comments.mark_error(body["id"], 2, "model crashed")
+    assert client.get(f"/v1/comments/{body['id']}", headers=auth()).get_json()["status"] == "error"
+    assert client.post(f"/v1/comments/{body['id']}/retry", headers=auth()).status_code == 403
+    resp = client.post(f"/v1/comments/{body['id']}/retry", headers=auth(ADMIN_KEY))
+    assert resp.status_code == 202 and resp.get_json()["status"] == "pending"
+    assert verdict_of(client, body["id"])["status"] in {"approved", "flagged", "rejected"}
+    again = client.post(f"/v1/comments/{body['id']}/retry", headers=auth(ADMIN_KEY))
+    assert again.status_code == 409
