@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, json
@@ -88,32 +89,27 @@ def register_error_handlers(app: Flask) -> None:
 
     # A dependency that is down is the service's temporary state, not a server bug:
     # 503 with Retry-After, so the site retries and nothing is lost.
-    @app.errorhandler(RedisConnectionError)
-    @app.errorhandler(RedisTimeoutError)
-    def _redis_down(exc: Exception) -> Response:
-        app.logger.warning("redis unavailable: %s", exc)
-        return problem_response(
-            Problem(
-                type=TYPE_BASE + "storage-unavailable",
-                title="Service Unavailable",
-                status=503,
-                detail="the comment store is unreachable; nothing was stored, retry later",
-            ),
-            {"Retry-After": "5"},
-        )
+    def unavailable(slug: str, detail: str) -> Callable[[Exception], Response]:
+        def handler(exc: Exception) -> Response:
+            app.logger.warning("%s: %s", slug, exc)
+            problem = Problem(
+                type=TYPE_BASE + slug, title="Service Unavailable", status=503, detail=detail
+            )
+            return problem_response(problem, {"Retry-After": "5"})
 
-    @app.errorhandler(BrokerError)
-    def _broker_down(exc: Exception) -> Response:
-        app.logger.warning("broker unavailable: %s", exc)
-        return problem_response(
-            Problem(
-                type=TYPE_BASE + "queue-unavailable",
-                title="Service Unavailable",
-                status=503,
-                detail="the task queue is unreachable; retry with the same body later",
-            ),
-            {"Retry-After": "5"},
-        )
+        return handler
+
+    storage_down = unavailable(
+        "storage-unavailable", "the comment store is unreachable; nothing was stored, retry later"
+    )
+    app.register_error_handler(RedisConnectionError, storage_down)
+    app.register_error_handler(RedisTimeoutError, storage_down)
+    app.register_error_handler(
+        BrokerError,
+        unavailable(
+            "queue-unavailable", "the task queue is unreachable; retry with the same body later"
+        ),
+    )
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
