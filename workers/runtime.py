@@ -15,8 +15,10 @@ from moderation.classifier.batching import BatchingClassifier
 from moderation.classifier.loader import load_classifier
 from moderation.config import Settings
 from moderation.ruleset import Ruleset
+from moderation.ruleset.active import ActiveRuleset
 from moderation.ruleset.reload import RulesetHolder
 from moderation.services import Services
+from moderation.store.rulesets import RulesetStore
 
 log = structlog.get_logger(__name__)
 
@@ -25,7 +27,7 @@ log = structlog.get_logger(__name__)
 class WorkerState:
     services: Services
     classifier: Classifier | None
-    rules: RulesetHolder
+    rules: ActiveRuleset
     worker_id: str
 
 
@@ -34,7 +36,8 @@ _lock = threading.Lock()
 
 
 def current_ruleset(state: WorkerState) -> Ruleset:
-    """The newest good ruleset; edited files are picked up without a restart."""
+    """The newest good ruleset; edited files and a ruleset activated through the API are
+    picked up without a restart."""
     return state.rules.current()
 
 
@@ -49,7 +52,11 @@ def init_state(settings: Settings, *, load_model: bool, batching: bool = False) 
         classifier = load_classifier(settings) if load_model else None
         if classifier is not None and batching and settings.batch_size > 1:
             classifier = BatchingClassifier(classifier, settings.batch_size, settings.batch_wait_ms)
-        rules = RulesetHolder(settings.rules_dirs, on_change=_log_reload)
+        rules = ActiveRuleset(
+            RulesetHolder(settings.rules_dirs, on_change=_log_reload),
+            RulesetStore(services.redis, services.keys),
+            on_change=_log_reload,
+        )
         worker_id = f"{socket.gethostname()}:{os.getpid()}"
         _state = WorkerState(services, classifier, rules, worker_id)
         if classifier is not None:
@@ -82,6 +89,7 @@ def _start_heartbeat(state: WorkerState) -> None:
                 "model_version": classifier.info.version,
                 "ruleset_version": current_ruleset(state).version,
                 "ruleset_error": state.rules.last_error,
+                "ruleset_source": state.rules.source,
                 "pid": os.getpid(),
             }
             try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -15,7 +17,7 @@ from moderation.ruleset import bench as bench_mod
 from moderation.ruleset.analysis import check as check_dirs
 from moderation.ruleset.backtest import backtest as run_backtest
 from moderation.ruleset.context import RuleContext
-from moderation.ruleset.engine import RulesetError, load_ruleset
+from moderation.ruleset.engine import Ruleset, RulesetError, load_ruleset
 from moderation.ruleset.schema import json_schema_text
 
 _RULES_OPTION = click.option(
@@ -113,24 +115,121 @@ def _read_jsonl(path: Path) -> Iterator[tuple[RuleContext, Status]]:
                 raise click.ClickException(f"{path}:{n}: {exc}") from exc
 
 
+def _parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        since = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not an ISO 8601 date or time: {value!r}") from exc
+    return since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+
+
+_DECIDED = (Status.APPROVED, Status.FLAGGED, Status.REJECTED)
+
+
+@dataclass
+class _StoredCounts:
+    before_since: int = 0
+    moderated: int = 0
+
+
+def _read_stored(
+    candidate: Ruleset, since: datetime | None, counts: _StoredCounts
+) -> Iterator[tuple[RuleContext, Status]]:
+    """Stored comments with the context the worker would build, from the stored scores.
+
+    Reads only: the store used skips the live reads' housekeeping writes, and counts
+    recent activity as of when each comment was received.
+    """
+    # Imported here: the rest of the rules CLI works on files and needs no Redis.
+    from redis.exceptions import RedisError
+
+    from moderation.classify import rule_context
+    from moderation.config import Settings
+    from moderation.services import Services
+    from moderation.store.comments import ReadOnlyCommentStore
+
+    try:
+        settings = Settings()
+    except Exception as exc:
+        raise click.ClickException(f"invalid configuration: {exc}") from exc
+    svc = Services.from_settings(settings)
+    click.echo(
+        f"reading stored comments from {settings.redis_url} (prefix {settings.key_prefix!r})",
+        err=True,
+    )
+    try:
+        for comment in svc.comments.iter_comments():
+            created = datetime.fromisoformat(comment.created_at)
+            if since is not None and created < since:
+                counts.before_since += 1
+                continue
+            verdict = comment.verdict
+            if verdict is None or comment.status not in _DECIDED:
+                # backtest() counts these as skipped without evaluating them
+                yield (
+                    RuleContext(
+                        comment_id=comment.id,
+                        article_id=comment.article_id,
+                        author_id=comment.author_id,
+                        text=comment.text,
+                    ),
+                    comment.status,
+                )
+                continue
+            if verdict.decided_by.startswith("moderator"):
+                # A re-run never overrides a moderator's decision: nothing to compare.
+                counts.moderated += 1
+                continue
+            received = datetime.fromisoformat(comment.received_at or comment.created_at)
+            store = ReadOnlyCommentStore(svc.redis, svc.keys, as_of=received)
+            yield rule_context(store, comment, dict(verdict.scores), candidate), comment.status
+    except RedisError as exc:
+        raise click.ClickException(f"cannot read stored comments: {exc}") from exc
+
+
 @rules.command()
 @_RULES_OPTION
 @click.option(
     "--input",
     "input_path",
-    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help='JSON lines: {"context": <RuleContext>, "status": "approved|flagged|rejected"}',
+    help='JSON lines: {"context": <RuleContext>, "status": "approved|flagged|rejected"}. '
+    "Without it, the comments stored in Redis (MODERATION_REDIS_URL, MODERATION_KEY_PREFIX).",
+)
+@click.option(
+    "--since",
+    help="Stored comments created at or after this ISO 8601 date or time (UTC if no offset).",
 )
 @click.option("--examples", default=3, show_default=True, help="Examples shown per rule.")
-def backtest(rule_dirs: tuple[Path, ...], input_path: Path, examples: int) -> None:
-    """How many stored verdicts a candidate ruleset would change, by rule. Changes nothing."""
+def backtest(
+    rule_dirs: tuple[Path, ...], input_path: Path | None, since: str | None, examples: int
+) -> None:
+    """How many stored verdicts a candidate ruleset would change, by rule. Changes nothing.
+
+    Stored comments are re-evaluated with the model scores recorded in their verdicts and
+    the author and article context as it is now (recent activity as of each comment).
+    """
+    since_dt = _parse_since(since)
+    if input_path is not None and since_dt is not None:
+        raise click.UsageError("--since filters stored comments; it does not apply to --input")
     try:
         candidate = load_ruleset(list(rule_dirs))
     except RulesetError as exc:
         raise click.ClickException(str(exc)) from exc
-    report = run_backtest(candidate, _read_jsonl(input_path), examples_per_rule=examples)
+    counts = _StoredCounts()
+    items = (
+        _read_jsonl(input_path)
+        if input_path is not None
+        else _read_stored(candidate, since_dt, counts)
+    )
+    report = run_backtest(candidate, items, examples_per_rule=examples)
     click.echo(report.format())
+    if counts.moderated:
+        click.echo(f"{counts.moderated} moderator decisions not compared (a re-run keeps them)")
+    if counts.before_since:
+        click.echo(f"{counts.before_since} comments created before {since_dt} left out")
 
 
 @rules.command()
