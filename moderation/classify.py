@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from moderation.classifier.base import Classifier
+from moderation.classifier.batching import predict_isolated
 from moderation.domain.comment import Comment, iso, utcnow
 from moderation.domain.verdict import Status
 from moderation.pipeline import build_verdict, labels_to_explain
@@ -80,24 +81,21 @@ def classify_batch(
         return result
     rules = ruleset()  # one ruleset for the whole batch: never a half-reloaded one
     started = time.perf_counter()
-    try:
-        batch_scores = classifier.predict([c.text for c in todo])
-        per_item = (time.perf_counter() - started) * 1000 / len(todo)
-        scored = list(zip(todo, batch_scores, strict=True))
-    except Exception as exc:  # retry item by item so one poison comment fails alone
-        log.warning("classify.batch_failed", error=str(exc), size=len(todo))
-        scored = []
-        for c in todo:
-            try:
-                scored.append((c, classifier.predict([c.text])[0]))
-            except Exception as item_exc:
-                result.failed[c.id] = f"{type(item_exc).__name__}: {item_exc}"
-                log.error("classify.item_failed", comment_id=c.id, error=str(item_exc))
-        per_item = (time.perf_counter() - started) * 1000 / max(len(todo), 1)
+    results = predict_isolated(classifier, [c.text for c in todo])
+    model_ms = (time.perf_counter() - started) * 1000 / len(todo)
+    scored: list[tuple[Comment, dict[str, float]]] = []
+    for comment, scores_or_error in zip(todo, results, strict=True):
+        if isinstance(scores_or_error, Exception):
+            result.failed[comment.id] = f"{type(scores_or_error).__name__}: {scores_or_error}"
+            log.error("classify.item_failed", comment_id=comment.id, error=str(scores_or_error))
+        else:
+            scored.append((comment, scores_or_error))
     for comment, scores in scored:
         try:
+            t_context = time.perf_counter()
+            context = rule_context(store, comment, scores, rules)
             t_rules = time.perf_counter()
-            outcome = rules.evaluate(rule_context(store, comment, scores, rules))
+            outcome = rules.evaluate(context)
             rules_ms = (time.perf_counter() - t_rules) * 1000
             spans = []
             t_explain = time.perf_counter()
@@ -112,7 +110,8 @@ def classify_batch(
                 ruleset_version=rules.version,
                 decided_at=iso(utcnow()),
                 timings_ms={
-                    "model": per_item,
+                    "model": model_ms,
+                    "context": (t_rules - t_context) * 1000,
                     "rules": rules_ms,
                     "explain": (time.perf_counter() - t_explain) * 1000,
                 },

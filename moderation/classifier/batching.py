@@ -90,15 +90,29 @@ class BatchingClassifier:
     def _score(self, batch: list[_Item]) -> None:
         self.batches += 1
         self.items += len(batch)
+        results = predict_isolated(self.inner, [item.text for item in batch])
+        for item, result in zip(batch, results, strict=True):
+            if isinstance(result, Exception):
+                item.future.set_exception(result)
+            else:
+                item.future.set_result(result)
+
+
+def predict_isolated(
+    classifier: Classifier, texts: Sequence[str]
+) -> list[dict[str, float] | Exception]:
+    """One forward pass for all texts; if it fails, each text alone, so that one poison
+    comment fails only itself."""
+    try:
+        return list(classifier.predict(texts))
+    except Exception as exc:
+        if len(texts) == 1:
+            return [exc]
+        log.warning("batch.failed_retrying_items", size=len(texts), error=str(exc))
+    out: list[dict[str, float] | Exception] = []
+    for text in texts:
         try:
-            scores = self.inner.predict([item.text for item in batch])
-            for item, score in zip(batch, scores, strict=True):
-                item.future.set_result(score)
-            return
+            out.append(classifier.predict([text])[0])
         except Exception as exc:
-            log.warning("batch.failed_retrying_items", size=len(batch), error=str(exc))
-        for item in batch:
-            try:
-                item.future.set_result(self.inner.predict([item.text])[0])
-            except Exception as exc:
-                item.future.set_exception(exc)
+            out.append(exc)
+    return out
