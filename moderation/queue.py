@@ -13,6 +13,8 @@ IO_QUEUE = "io"
 class _Sender(Protocol):
     def send_task(self, name: str, *args: Any, **kwargs: Any) -> Any: ...
 
+    def connection_for_read(self) -> Any: ...
+
 
 class TaskQueue:
     def __init__(self, celery_app: _Sender, timeout_s: float) -> None:
@@ -34,3 +36,11 @@ class TaskQueue:
                 "interval_max": 0.5,
             },
         )
+
+    def classify_backlog(self) -> int:
+        """Messages waiting in the classify queue (not those a worker holds unacked)."""
+        with self._app.connection_for_read() as conn:
+            # Declaring is idempotent and, unlike a passive declare, works before any
+            # worker has bound the queue.
+            declared = conn.default_channel.queue_declare(queue=CLASSIFY_QUEUE, passive=False)
+            return int(declared.message_count)

@@ -38,9 +38,20 @@ def classify_one(settings: Settings, comment_id: str) -> dict[str, str]:
 
 
 def sweep_pending(services: Services, queue: TaskQueue) -> dict[str, int]:
-    """Re-enqueue comments pending for too long (lost messages, a worker killed mid-task);
-    dead-letter those that have been retried too often."""
+    """Re-enqueue comments pending for too long: stored but never queued (the broker was
+    down), or whose message was lost with a killed worker (the Redis broker itself only
+    redelivers after the visibility timeout).
+
+    While the classify queue has a backlog, a comment pending for long is most likely just
+    waiting its turn: re-queuing it would only grow the backlog, and counting it towards the
+    dead-letter limit would condemn comments for the service being busy. So the sweeper
+    acts only when the queue has drained; then a comment still pending was truly lost,
+    and one that keeps failing to get a verdict is dead-lettered, never dropped."""
     settings = services.settings
+    backlog = queue.classify_backlog()
+    if backlog:
+        log.info("sweep.skipped_backlog", backlog=backlog)
+        return {"requeued": 0, "dead_lettered": 0, "backlog": backlog}
     cutoff = epoch_ms(utcnow()) - settings.pending_sweep_after_s * 1000
     requeued = dead = 0
     for comment_id in services.comments.pending_older_than(cutoff):
@@ -60,7 +71,7 @@ def sweep_pending(services: Services, queue: TaskQueue) -> dict[str, int]:
         services.comments.mark_enqueued(comment_id)
         requeued += 1
         log.warning("comment.requeued", comment_id=comment_id, attempts=attempts)
-    return {"requeued": requeued, "dead_lettered": dead}
+    return {"requeued": requeued, "dead_lettered": dead, "backlog": 0}
 
 
 def register(app: Celery, settings: Settings) -> None:
