@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from moderation.api.auth import services
@@ -75,13 +75,14 @@ class StoreCollector(Collector):
     def __init__(self, svc: Services) -> None:
         self.svc = svc
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | HistogramMetricFamily]:
         try:
             r, keys = self.svc.redis, self.svc.keys
             pending = r.zcard(keys.pending())
             dead = r.zcard(keys.dead_letter())
             counts = r.hgetall(keys.verdict_counts())
             alive = len(self.svc.workers.alive(3 * self.svc.settings.worker_heartbeat_s))
+            latency_buckets, latency_sum = self.svc.comments.verdict_latency()
         except Exception:
             return
         yield GaugeMetricFamily(
@@ -101,6 +102,12 @@ class StoreCollector(Collector):
         for status in Status:
             verdicts.add_metric([status.value], float(counts.get(status.value, 0)))
         yield verdicts
+        latency = HistogramMetricFamily(
+            "moderation_verdict_latency_seconds",
+            "Seconds from a comment's submission (or edit) to its machine verdict",
+        )
+        latency.add_metric([], [(b, float(c)) for b, c in latency_buckets], latency_sum)
+        yield latency
 
 
 def install_metrics(app: Flask, svc: Services) -> None:

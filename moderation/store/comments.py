@@ -17,6 +17,7 @@ from moderation.domain.verdict import Status, Verdict
 from moderation.store.keys import Keys
 
 MACHINE_DECIDERS = ("model", "rules")
+LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 class CreateResult(StrEnum):
@@ -173,6 +174,7 @@ class CommentStore:
             "enqueued": "0",
             "attempts": "0",
             "received_at": now,
+            "submitted_at": now,
         }
 
         def txn(pipe: Any) -> CreateResult:
@@ -221,6 +223,7 @@ class CommentStore:
                     "updated_at": iso(utcnow()),
                     "enqueued": "0",
                     "attempts": "0",
+                    "submitted_at": iso(utcnow()),
                 },
             )
             pipe.hincrby(key, "revision", 1)
@@ -241,7 +244,16 @@ class CommentStore:
 
         def txn(pipe: Any) -> VerdictWrite:
             raw = pipe.hmget(
-                key, ["status", "revision", "verdict", "article_id", "created_at", "author_id"]
+                key,
+                [
+                    "status",
+                    "revision",
+                    "verdict",
+                    "article_id",
+                    "created_at",
+                    "author_id",
+                    "submitted_at",
+                ],
             )
             if raw[0] is None:
                 return VerdictWrite.MISSING
@@ -271,10 +283,31 @@ class CommentStore:
             pipe.zrem(self.keys.pending(), comment_id)
             pipe.hincrby(self.keys.verdict_counts(), verdict.status.value, 1)
             self._count_author(pipe, raw[5], old_status, verdict.status)
+            if raw[6] and old_status is Status.PENDING:
+                waited = (
+                    datetime.fromisoformat(verdict.decided_at) - datetime.fromisoformat(raw[6])
+                ).total_seconds()
+                self._observe_latency(pipe, max(waited, 0.0))
             return VerdictWrite.WRITTEN
 
         result: VerdictWrite = self.r.transaction(txn, key, value_from_callable=True)
         return result
+
+    def _observe_latency(self, pipe: Any, seconds: float) -> None:
+        """Time from submission (or edit) to verdict, as a histogram every API process can
+        read at scrape time, whichever worker wrote the verdict."""
+        bucket = next((str(b) for b in LATENCY_BUCKETS_S if seconds <= b), "+Inf")
+        pipe.hincrby(self.keys.verdict_latency(), bucket, 1)
+        pipe.hincrbyfloat(self.keys.verdict_latency(), "sum", seconds)
+
+    def verdict_latency(self) -> tuple[list[tuple[str, int]], float]:
+        """Cumulative (upper bound, count) pairs ending with +Inf, and the sum of seconds."""
+        raw = self.r.hgetall(self.keys.verdict_latency())
+        total, buckets = 0, []
+        for bound in [*map(str, LATENCY_BUCKETS_S), "+Inf"]:
+            total += int(raw.get(bound, 0))
+            buckets.append((bound, total))
+        return buckets, float(raw.get("sum", 0.0))
 
     def mark_error(self, comment_id: str, revision: int, message: str) -> bool:
         """Dead-letter: the comment failed classification repeatedly. It stays visible as

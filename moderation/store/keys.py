@@ -40,6 +40,10 @@ class Keys:
     def verdict_counts(self) -> str:
         return f"{self.prefix}stats:verdicts"
 
+    def verdict_latency(self) -> str:
+        """Histogram buckets of seconds from submission to machine verdict."""
+        return f"{self.prefix}stats:verdict-latency"
+
     def author_stats(self, author_id: str) -> str:
         return f"{self.prefix}author:{author_id}:stats"
 

@@ -38,12 +38,25 @@ def test_readyz_is_503_without_workers(redis_url: str) -> None:
     assert resp.get_json()["checks"]["classify_worker"].startswith("failed")
 
 
-def test_metrics_expose_queue_and_verdict_figures(client: FlaskClient) -> None:
-    client.get("/healthz")
+def test_metrics_expose_queue_and_verdict_figures(
+    client: FlaskClient, worker: WorkerProcess
+) -> None:
+    cid = f"metrics-{uuid.uuid4().hex[:8]}"
+    body = {"id": cid, "article_id": "a", "author_id": "u", "text": "a remark to time"}
+    assert client.post("/v1/comments", json=body, headers=auth()).status_code == 202
+    wait_for(
+        lambda: client.get(f"/v1/comments/{cid}", headers=auth()).get_json()["status"] != "pending",
+        60,
+    )
     text = client.get("/metrics").get_data(as_text=True)
     assert "moderation_pending_comments" in text
     assert 'moderation_verdicts{status="approved"}' in text
     assert "moderation_http_requests_total" in text
+    count = next(
+        ln for ln in text.splitlines() if ln.startswith("moderation_verdict_latency_seconds_count")
+    )
+    assert float(count.split()[-1]) >= 1
+    assert 'moderation_verdict_latency_seconds_bucket{le="+Inf"}' in text
 
 
 def test_openapi_is_generated_from_the_models(client: FlaskClient) -> None:
