@@ -10,6 +10,9 @@ COPY moderation ./moderation
 COPY workers ./workers
 COPY rules ./rules
 RUN pip install . && useradd --create-home moderation
+# Export the embedded model to ONNX once, at build time, so workers start in a fraction of
+# a second instead of exporting on first start (the cache dir is not writable at run time).
+RUN python -c "from moderation.config import Settings; from moderation.classifier.loader import load_classifier; load_classifier(Settings())"
 USER moderation
 ENV MODERATION_RULES_DIRS=/app/rules
 EXPOSE 8000

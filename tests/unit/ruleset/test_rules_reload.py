@@ -151,17 +151,23 @@ def test_evaluations_under_concurrent_reloads_use_one_whole_ruleset(tmp_path: Pa
     workers = [threading.Thread(target=evaluate) for _ in range(3)]
     for w in workers:
         w.start()
+    def settled(before: tuple[int, int]) -> None:
+        # The evaluator threads do the checking; wait until one of them has acted on the
+        # write (or refused it), however slow the machine is.
+        deadline = time.monotonic() + 10
+        while (holder.reloads, holder.refusals) == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     try:
-        deadline = time.monotonic() + 1.5
-        n = 0
-        while time.monotonic() < deadline:
-            n += 1
-            if n % 3 == 0:
-                # half-written file, not atomic: must be refused, never half-applied
+        # Alternate whole rulesets with half-written files (not atomic: must be refused,
+        # never half-applied), while three threads evaluate without pause.
+        for step in ("B", "broken", "A", "broken", "B", "A"):
+            before = (holder.reloads, holder.refusals)
+            if step == "broken":
                 f.write_text(GOOD_B[: len(GOOD_B) // 2] + "\n  - id: [")
             else:
-                write(f, GOOD_A if n % 2 else GOOD_B)
-            time.sleep(0.06)
+                write(f, GOOD_A if step == "A" else GOOD_B)
+            settled(before)
     finally:
         stop.set()
         for w in workers:

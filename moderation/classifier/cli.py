@@ -1,0 +1,349 @@
+"""`moderation model ...`: train, eval, bench, export-onnx, ship, suite."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from moderation.config import PROJECT_ROOT
+
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+@click.group()
+def model() -> None:
+    """Train, evaluate, benchmark and ship the toxicity classifier."""
+
+
+@model.command()
+@click.option(
+    "--data",
+    "data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    required=True,
+    help="Training JSONL (repeatable).",
+)
+@click.option(
+    "--dev",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Dev JSONL: AUCs are logged after every epoch.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=PROJECT_ROOT / "var" / "train",
+    show_default=True,
+)
+@click.option("--epochs", type=float, default=2.0, show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--lr", type=float, default=8e-5, show_default=True)
+@click.option("--max-len", type=int, default=96, show_default=True)
+@click.option("--seed", type=int, default=13, show_default=True)
+@click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--limit", type=int, help="Read at most this many rows per file (smoke runs).")
+@click.option("--max-steps", type=int, help="Stop after this many optimiser steps.")
+@click.option(
+    "--templates/--no-templates",
+    default=True,
+    show_default=True,
+    help="Add generated functional cases (identity terms x frames).",
+)
+@click.option(
+    "--swap/--no-swap",
+    default=True,
+    show_default=True,
+    help="Add identity-term-swapped copies of comments that mention a group.",
+)
+@click.option("--fp16/--fp32", default=True, show_default=True, help="Precision of model.ckpt.")
+@click.option(
+    "--base-model",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Hugging Face model directory to start from (default: MiniLM-L6).",
+)
+def train(
+    data: tuple[Path, ...],
+    dev: Path | None,
+    out_dir: Path,
+    epochs: float,
+    batch_size: int,
+    lr: float,
+    max_len: int,
+    seed: int,
+    threads: int,
+    limit: int | None,
+    max_steps: int | None,
+    templates: bool,
+    swap: bool,
+    fp16: bool,
+    base_model: Path | None,
+) -> None:
+    """Fine-tune MiniLM-L6 on JSONL; writes OUT/model.ckpt that Detoxify loads."""
+    from moderation.classifier.train import TrainConfig
+    from moderation.classifier.train import train as run_train
+
+    cfg = TrainConfig(
+        data=list(data),
+        dev=dev,
+        out_dir=out_dir,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        max_len=max_len,
+        seed=seed,
+        threads=threads,
+        limit=limit,
+        max_steps=max_steps,
+        templates=templates,
+        swap_augment=swap,
+        fp16=fp16,
+        base_model=base_model,
+    )
+    summary = run_train(cfg, log=lambda m: click.echo(m, err=True))
+    click.echo(
+        json.dumps(
+            {"checkpoint": str(out_dir / "model.ckpt"), "history": summary["history"]}, indent=2
+        )
+    )
+
+
+def _thresholds(pairs: tuple[str, ...]) -> dict[str, float]:
+    from moderation.classifier.evaluate import flag_thresholds
+
+    out = flag_thresholds()
+    for pair in pairs:
+        label, sep, value = pair.partition("=")
+        if not sep:
+            # A bare number applies to every label.
+            out = {k: float(pair) for k in out}
+        else:
+            out[label] = float(value)
+    return out
+
+
+def _load(model_name: str, runtime: str, threads: int) -> Any:
+    from moderation.classifier.loader import load_classifier
+    from moderation.config import Settings
+
+    settings = Settings(model=model_name, model_runtime=runtime, torch_threads=threads)  # type: ignore[arg-type]
+    return load_classifier(settings)
+
+
+@model.command("eval")
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSONL (or the bias madlibs CSV); repeatable.",
+)
+@click.option("--functional", is_flag=True, help="Also run the built-in functional suite.")
+@click.option("--swap", is_flag=True, help="Measure identity-swap consistency of toxicity.")
+@click.option(
+    "--model",
+    "model_name",
+    default="embedded",
+    show_default=True,
+    help="embedded, a public Detoxify name, a checkpoint or an .onnx file.",
+)
+@click.option(
+    "--runtime", type=click.Choice(["auto", "torch", "onnx"]), default="auto", show_default=True
+)
+@click.option("--threads", type=int, default=2, show_default=True)
+@click.option(
+    "--threshold",
+    "threshold",
+    multiple=True,
+    help="LABEL=VALUE or VALUE; default: flag thresholds of rules/thresholds.yaml.",
+)
+@click.option("--limit", type=int, help="Use at most this many rows per file.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=PROJECT_ROOT / "var" / "eval",
+    show_default=True,
+)
+def eval_cmd(
+    data: tuple[Path, ...],
+    functional: bool,
+    swap: bool,
+    model_name: str,
+    runtime: str,
+    threads: int,
+    threshold: tuple[str, ...],
+    limit: int | None,
+    out_dir: Path,
+) -> None:
+    """Metrics per label, per source, bias metrics by group, functional accuracy; JSON + PNG."""
+    from moderation.classifier.data import read_examples
+    from moderation.classifier.evaluate import (
+        dev_swap_pairs,
+        evaluate,
+        summary_lines,
+        swap_consistency,
+        write_report,
+    )
+    from moderation.classifier.functional import functional_suite, swap_sets
+
+    if not data and not functional and not swap:
+        raise click.UsageError("give --data FILE, --functional or --swap")
+    thresholds = _thresholds(threshold)
+    clf = _load(model_name, runtime, threads)
+    click.echo(
+        f"model {clf.info.name} {clf.info.version} ({getattr(clf, 'runtime', '?')})", err=True
+    )
+    sets: list[tuple[str, list[Any]]] = [(p.stem, read_examples(p, limit=limit)) for p in data]
+    if functional:
+        sets.append(("functional", functional_suite()))
+    report: dict[str, Any] = {
+        "model": f"{clf.info.name} {clf.info.version}",
+        "thresholds": thresholds,
+    }
+    for name, examples in sets:
+        result = evaluate(clf, examples, thresholds)
+        if swap and name != "functional" and all("group" not in e.meta for e in examples):
+            result["swap_dev"] = swap_consistency(clf, dev_swap_pairs(examples))
+        write_report(result, examples, out_dir / name)
+        click.echo(f"== {name} (n={len(examples)}) -> {out_dir / name}")
+        for line in summary_lines(result):
+            click.echo(line)
+        report[name] = {k: v for k, v in result.items() if not k.startswith("_")}
+    if swap:
+        report["swap_functional"] = swap_consistency(clf, swap_sets())
+        click.echo(f"swap_functional: {json.dumps(report['swap_functional'])}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    click.echo(f"wrote {out_dir / 'report.json'}")
+
+
+@model.command()
+@click.option("--model", "model_name", default="embedded", show_default=True)
+@click.option("--runtimes", default="torch,onnx", show_default=True)
+@click.option("--batches", default="1,8,32,64", show_default=True)
+@click.option("--threads", type=int, default=2, show_default=True)
+@click.option(
+    "--n",
+    "n_texts",
+    type=int,
+    default=256,
+    show_default=True,
+    help="Distinct comments to cycle through.",
+)
+@click.option("--seconds", type=float, default=6.0, show_default=True, help="Time per batch size.")
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=SHARED_DATA / "toxicity-dev.jsonl",
+    show_default=True,
+    help="Where the sample comments come from.",
+)
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path))
+def bench(
+    model_name: str,
+    runtimes: str,
+    batches: str,
+    threads: int,
+    n_texts: int,
+    seconds: float,
+    data: Path,
+    out_file: Path | None,
+) -> None:
+    """Comments/s per runtime and batch size, cold load time and peak RSS of a worker."""
+    from tqdm import tqdm
+
+    from moderation.classifier.bench import run_child, sample_texts
+
+    texts = sample_texts(data, n_texts)
+    sizes = tuple(int(b) for b in batches.split(","))
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        texts_file = Path(tmp) / "texts.json"
+        texts_file.write_text(json.dumps(texts))
+        for runtime in tqdm(runtimes.split(","), desc="bench", unit="runtime"):
+            if runtime != "torch":
+                # A first load may export the ONNX cache (torch imported, seconds); workers
+                # start from the cache, so that is what load time and RSS must measure.
+                run_child(model_name, runtime, threads, (1,), texts_file, 0.0)
+            res = run_child(model_name, runtime, threads, sizes, texts_file, seconds)
+            results.append(res)
+            tqdm.write(json.dumps(res))
+    for r in results:
+        if "error" in r:
+            click.echo(f"{r['runtime']:6s} ERROR {r['error'][-300:]}")
+            continue
+        tput = "  ".join(f"b{b}={v:.0f}/s" for b, v in r["comments_per_s"].items())
+        click.echo(
+            f"{r['runtime']:6s} load={r['load_s']:.2f}s rss={r['peak_rss_mb']:.0f}MB "
+            f"explain={r['explain_ms']:.0f}ms  {tput}"
+        )
+    if out_file:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(json.dumps(results, indent=2) + "\n")
+    if any("error" in r for r in results):
+        sys.exit(1)
+
+
+@model.command("export-onnx")
+@click.option(
+    "--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True
+)
+@click.option(
+    "--hf-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Config + tokenizer directory (default: the checkpoint's directory).",
+)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--quantize/--no-quantize",
+    default=False,
+    show_default=True,
+    help="Also write model.int8.onnx (dynamic int8; see the model card on quality).",
+)
+def export_onnx_cmd(checkpoint: Path, hf_dir: Path | None, out_dir: Path, quantize: bool) -> None:
+    """Export a BERT-family Detoxify checkpoint to ONNX (optionally int8)."""
+    from moderation.classifier.onnx_backend import export_onnx
+
+    path = export_onnx(checkpoint, hf_dir or checkpoint.parent, out_dir, quantize=quantize)
+    click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+@model.command()
+@click.option(
+    "--checkpoint",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="A trained model.ckpt (e.g. var/train/model.ckpt).",
+)
+@click.option(
+    "--to",
+    "target",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Default: the embedded model directory.",
+)
+def ship(checkpoint: Path, target: Path | None) -> None:
+    """Copy a trained checkpoint as fp16 into the embedded directory (model card: by hand)."""
+    from moderation.classifier.embedded import EMBEDDED_DIR
+    from moderation.classifier.train import ship_checkpoint
+
+    path = ship_checkpoint(checkpoint, target or EMBEDDED_DIR)
+    click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); update MODEL_CARD.md")
+
+
+@model.command()
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def suite(out_file: Path) -> None:
+    """Write the functional test suite as JSONL (functionality and group in `meta`)."""
+    from moderation.classifier.data import write_jsonl
+    from moderation.classifier.functional import functional_suite
+
+    cases = functional_suite()
+    write_jsonl(out_file, cases)
+    click.echo(f"wrote {len(cases)} cases to {out_file}")

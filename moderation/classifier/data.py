@@ -1,0 +1,99 @@
+"""Labeled examples: the shared JSONL format, the bias madlibs templates, generated cases."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from moderation.domain.labels import LABELS
+
+
+@dataclass
+class Example:
+    """One text and the labels its source annotates (absent labels are unknown, not 0)."""
+
+    text: str
+    labels: dict[str, int]
+    id: str = ""
+    source: str = ""
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+def read_jsonl(path: Path, limit: int | None = None) -> list[Example]:
+    out: list[Example] = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                labels = {k: int(v) for k, v in row.get("labels", {}).items() if k in LABELS}
+                meta = {str(k): str(v) for k, v in (row.get("meta") or {}).items()}
+                out.append(
+                    Example(
+                        text=str(row["text"]),
+                        labels=labels,
+                        id=str(row.get("id", f"{path.name}:{lineno}")),
+                        source=str(row.get("source", "")),
+                        meta=meta,
+                    )
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"{path}:{lineno}: not a labeled example ({exc})") from exc
+            if limit is not None and len(out) >= limit:
+                break
+    return out
+
+
+def write_jsonl(path: Path, examples: Iterable[Example]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        for ex in examples:
+            row = {"id": ex.id, "text": ex.text, "source": ex.source, "labels": ex.labels}
+            if ex.meta:
+                row["meta"] = ex.meta
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def read_madlibs(path: Path) -> list[Example]:
+    """The Conversation AI bias templates with the identity term as `meta["group"]`.
+
+    `BAD` means toxicity 1. The identity vocabulary is taken from the `verb_adj` rows
+    ("<verb> <identity>"); occupation rows carry no identity and act as background.
+    """
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    identities = {
+        r["Text"].split(" ", 1)[1].strip().lower() for r in rows if r["Template"] == "verb_adj"
+    }
+    by_length = sorted(identities, key=len, reverse=True)
+    out: list[Example] = []
+    for i, r in enumerate(rows):
+        text = r["Text"]
+        words = " " + text.lower().strip(" .!?") + " "
+        group = next((t for t in by_length if words.endswith(f" {t} ")), None)
+        if group is None:  # "Being X is adj." puts the identity first
+            group = next((t for t in by_length if words.startswith(f" being {t} ")), None)
+        meta = {"template": r["Template"]}
+        if group is not None and r["Template"] != "you_occupation":
+            meta["group"] = group
+        out.append(
+            Example(
+                text=text,
+                labels={"toxicity": 1 if r["Label"] == "BAD" else 0},
+                id=f"madlibs:{i}",
+                source="madlibs",
+                meta=meta,
+            )
+        )
+    return out
+
+
+def read_examples(path: Path, limit: int | None = None) -> list[Example]:
+    """JSONL, or the madlibs CSV recognised by its header."""
+    if path.suffix == ".csv":
+        return read_madlibs(path)[:limit] if limit else read_madlibs(path)
+    return read_jsonl(path, limit=limit)
