@@ -331,15 +331,13 @@ def _wait_ready(
     return False
 
 
-def _register_optional_groups() -> None:
+def _register_groups() -> None:
     """Command groups owned by the rules and classifier packages."""
+    from moderation.classifier.cli import model
     from moderation.ruleset.cli import rules
 
     main.add_command(rules)
-    with contextlib.suppress(ImportError):
-        from moderation.classifier.cli import model
-
-        main.add_command(model)
+    main.add_command(model)
 
 
-_register_optional_groups()
+_register_groups()
