@@ -151,6 +151,7 @@ def test_evaluations_under_concurrent_reloads_use_one_whole_ruleset(tmp_path: Pa
     workers = [threading.Thread(target=evaluate) for _ in range(3)]
     for w in workers:
         w.start()
+
     def settled(before: tuple[int, int]) -> None:
         # The evaluator threads do the checking; wait until one of them has acted on the
         # write (or refused it), however slow the machine is.
