@@ -269,19 +269,8 @@ class CommentStore:
                 and (current.model == verdict.model and current.ruleset == verdict.ruleset)
             ):
                 return VerdictWrite.KEPT
-            created_ms = epoch_ms(datetime.fromisoformat(raw[4]))
             pipe.multi()
-            pipe.hset(
-                key,
-                mapping={
-                    "status": verdict.status.value,
-                    "verdict": verdict.model_dump_json(),
-                    "updated_at": verdict.decided_at,
-                },
-            )
-            self._move_status(pipe, comment_id, raw[3], old_status, verdict.status, created_ms)
-            pipe.zrem(self.keys.pending(), comment_id)
-            pipe.hincrby(self.keys.verdict_counts(), verdict.status.value, 1)
+            self._set_verdict(pipe, comment_id, raw[3], raw[4], old_status, verdict)
             self._count_author(pipe, raw[5], old_status, verdict.status)
             if raw[6] and old_status is Status.PENDING:
                 waited = (
@@ -320,22 +309,10 @@ class CommentStore:
             if raw[0] is None or int(raw[1]) != revision or raw[0] != Status.PENDING.value:
                 return False
             verdict = Verdict(status=Status.ERROR, decided_by="system", decided_at=iso(now))
-            verdict.reasons = []
-            created_ms = epoch_ms(datetime.fromisoformat(raw[3]))
             pipe.multi()
-            pipe.hset(
-                key,
-                mapping={
-                    "status": Status.ERROR.value,
-                    "verdict": verdict.model_dump_json(),
-                    "updated_at": iso(now),
-                    "last_error": message[:2000],
-                },
-            )
-            self._move_status(pipe, comment_id, raw[2], Status.PENDING, Status.ERROR, created_ms)
-            pipe.zrem(self.keys.pending(), comment_id)
+            self._set_verdict(pipe, comment_id, raw[2], raw[3], Status.PENDING, verdict)
+            pipe.hset(key, "last_error", message[:2000])
             pipe.zadd(self.keys.dead_letter(), {comment_id: epoch_ms(now)})
-            pipe.hincrby(self.keys.verdict_counts(), Status.ERROR.value, 1)
             return True
 
         ok: bool = self.r.transaction(txn, key, value_from_callable=True)
@@ -367,6 +344,29 @@ class CommentStore:
         pipe.zadd(self.keys.pending(), {comment_id: epoch_ms(utcnow())}, xx=True)
         attempts, _ = pipe.execute()
         return int(attempts)
+
+    def _set_verdict(
+        self,
+        pipe: Any,
+        comment_id: str,
+        article_id: str,
+        created_at: str,
+        old_status: Status,
+        verdict: Verdict,
+    ) -> None:
+        """Inside a MULTI: the verdict, the status indexes and the counters move together."""
+        pipe.hset(
+            self.keys.comment(comment_id),
+            mapping={
+                "status": verdict.status.value,
+                "verdict": verdict.model_dump_json(),
+                "updated_at": verdict.decided_at,
+            },
+        )
+        created_ms = epoch_ms(datetime.fromisoformat(created_at))
+        self._move_status(pipe, comment_id, article_id, old_status, verdict.status, created_ms)
+        pipe.zrem(self.keys.pending(), comment_id)
+        pipe.hincrby(self.keys.verdict_counts(), verdict.status.value, 1)
 
     def _move_status(
         self, pipe: Any, comment_id: str, article_id: str, old: Status, new: Status, created_ms: int
