@@ -286,8 +286,34 @@ def bench(
     if out_file:
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_text(json.dumps(results, indent=2) + "\n")
+        png = out_file.with_suffix(".png")
+        plot_throughput([r for r in results if "error" not in r], png)
+        click.echo(f"wrote {out_file} and {png}")
     if any("error" in r for r in results):
         sys.exit(1)
+
+
+def plot_throughput(results: list[dict[str, Any]], path: Path) -> None:
+    """Comments/s against batch size, one line per runtime."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in results:
+        sizes = [int(b) for b in r["comments_per_s"]]
+        label = f"{r['runtime']} (load {r['load_s']:.1f} s, {r['peak_rss_mb']:.0f} MB)"
+        ax.plot(sizes, list(r["comments_per_s"].values()), marker="o", label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch size")
+    ax.set_ylabel("comments / s")
+    ax.set_title("Classifier throughput")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 @model.command("export-onnx")
