@@ -82,7 +82,15 @@ def test(rule_dirs: tuple[Path, ...]) -> None:
 @_RULES_OPTION
 @click.option("--words", "n_words", default=10_000, show_default=True, help="Generated list size.")
 @click.option("--comments", "n_comments", default=50_000, show_default=True)
-def bench(rule_dirs: tuple[Path, ...], n_words: int, n_comments: int) -> None:
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the figures as JSON here, and a latency histogram beside it as PNG.",
+)
+def bench(
+    rule_dirs: tuple[Path, ...], n_words: int, n_comments: int, out_file: Path | None
+) -> None:
     """Comments evaluated per second on one core: the rule set plus a generated word list."""
 
     def progress(done: int, elapsed: float) -> None:
@@ -101,6 +109,11 @@ def bench(rule_dirs: tuple[Path, ...], n_words: int, n_comments: int) -> None:
         f"p50 {result.p50_us:.1f} us, p99 {result.p99_us:.1f} us "
         f"({result.flagged:,} flagged, {result.rejected:,} rejected)"
     )
+    if out_file is not None:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(json.dumps(result.summary(), indent=2) + "\n")
+        bench_mod.plot_latency(result, out_file.with_suffix(".png"))
+        click.echo(f"wrote {out_file} and {out_file.with_suffix('.png')}")
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[RuleContext, Status]]:
