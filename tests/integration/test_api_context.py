@@ -6,8 +6,8 @@ import uuid
 from typing import Any
 
 import pytest
-from conftest import MODERATOR_KEY, SITE_KEY, WorkerProcess, auth, wait_for
 from flask.testing import FlaskClient
+from support import MODERATOR_KEY, SITE_KEY, WorkerProcess, auth, wait_for
 
 pytestmark = pytest.mark.slow
 

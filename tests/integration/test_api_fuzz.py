@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 import schemathesis
-from conftest import ADMIN_KEY, delete_prefix, make_settings
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+from support import ADMIN_KEY, delete_prefix, make_settings
 
 from moderation import create_app
 

@@ -9,8 +9,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, RedisServer, WorkerProcess, auth, free_port, make_settings, wait_for
 from flask.testing import FlaskClient
+from support import ROOT, RedisServer, WorkerProcess, auth, free_port, make_settings, wait_for
 
 from moderation import create_app
 from moderation.config import Settings

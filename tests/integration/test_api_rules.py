@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import redis
-from conftest import ADMIN_KEY, MODERATOR_KEY, ROOT, SITE_KEY, auth, delete_prefix, make_settings
 from flask.testing import FlaskClient
+from support import ADMIN_KEY, MODERATOR_KEY, ROOT, SITE_KEY, auth, delete_prefix, make_settings
 
 from moderation import create_app
 from moderation.api.schemas_rules import MAX_RULES_REQUEST_BYTES

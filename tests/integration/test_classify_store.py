@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 
 import pytest
-from conftest import make_settings
+from support import make_settings
 
 from moderation.classifier.base import ModelInfo
 from moderation.classify import classify_batch

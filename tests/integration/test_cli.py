@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from conftest import ROOT, free_port, worker_env
+from support import ROOT, free_port, worker_env
 
 from moderation.cli import main
 from moderation.config import Settings

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import redis
 from click.testing import CliRunner
-from conftest import ADMIN_KEY, ROOT, WorkerProcess, auth, delete_prefix, wait_for
 from flask.testing import FlaskClient
+from support import ADMIN_KEY, ROOT, WorkerProcess, auth, delete_prefix, wait_for
 from test_api_rules import EXTRA, FILES_VERSION, bundle
 
 from moderation.cli import main

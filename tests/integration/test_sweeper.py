@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from conftest import delete_prefix, make_settings
+from support import delete_prefix, make_settings
 
 from moderation.domain.comment import body_fingerprint, utcnow
 from moderation.domain.verdict import Status

@@ -1,4 +1,3 @@
-# ruff: noqa: F811
 """`moderation model eval/train/suite` end to end on a tiny model and tiny files."""
 
 from __future__ import annotations
@@ -9,7 +8,6 @@ from pathlib import Path
 # Fixtures live in a uniquely named module (a second conftest.py would shadow the
 # top-level one that other tests import by name); importing them is what registers them,
 # hence F401 here and F811 on the test parameters that name them.
-from classifier_fixtures import tiny_base, tiny_jsonl, tiny_model  # noqa: F401
 from click.testing import CliRunner
 
 from moderation.classifier.cli import model

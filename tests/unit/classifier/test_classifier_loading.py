@@ -1,4 +1,3 @@
-# ruff: noqa: F811
 """Loading errors are one clear ModelLoadError at start-up; the loader picks the runtime."""
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ import torch
 # Fixtures live in a uniquely named module (a second conftest.py would shadow the
 # top-level one that other tests import by name); importing them is what registers them,
 # hence F401 here and F811 on the test parameters that name them.
-from classifier_fixtures import tiny_base, tiny_jsonl, tiny_model  # noqa: F401
-
 from moderation.classifier.base import ModelLoadError
 from moderation.classifier.detoxify_backend import DetoxifyClassifier
 from moderation.classifier.loader import load_classifier

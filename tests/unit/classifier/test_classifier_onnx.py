@@ -1,4 +1,3 @@
-# ruff: noqa: F811
 """The ONNX Runtime fast path matches the Detoxify/torch path within 0.02 on every label."""
 
 from __future__ import annotations
@@ -10,8 +9,6 @@ import pytest
 # Fixtures live in a uniquely named module (a second conftest.py would shadow the
 # top-level one that other tests import by name); importing them is what registers them,
 # hence F401 here and F811 on the test parameters that name them.
-from classifier_fixtures import tiny_base, tiny_jsonl, tiny_model  # noqa: F401
-
 from moderation.classifier.data import read_jsonl
 from moderation.classifier.detoxify_backend import DetoxifyClassifier
 from moderation.classifier.embedded import CHECKPOINT_NAME, EMBEDDED_DIR

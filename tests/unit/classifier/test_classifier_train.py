@@ -1,4 +1,3 @@
-# ruff: noqa: F811
 """Training: masked loss, a few real steps, a checkpoint the real Detoxify class loads."""
 
 from __future__ import annotations
@@ -11,8 +10,6 @@ import torch
 # Fixtures live in a uniquely named module (a second conftest.py would shadow the
 # top-level one that other tests import by name); importing them is what registers them,
 # hence F401 here and F811 on the test parameters that name them.
-from classifier_fixtures import tiny_base, tiny_jsonl, tiny_model  # noqa: F401
-
 from moderation.classifier.train import masked_bce
 from moderation.domain.labels import LABELS
 
