@@ -33,6 +33,7 @@ class WorkerState:
 
 _state: WorkerState | None = None
 _lock = threading.Lock()
+_stop_heartbeat = threading.Event()
 
 
 def current_ruleset(state: WorkerState) -> Ruleset:
@@ -98,15 +99,16 @@ def _start_heartbeat(state: WorkerState) -> None:
                 )
             except Exception as exc:  # Redis briefly down: keep trying, readiness will show it
                 log.warning("worker.heartbeat_failed", error=str(exc))
-            stop.wait(settings.worker_heartbeat_s)
-            if stop.is_set():
+            if _stop_heartbeat.wait(settings.worker_heartbeat_s):
                 return
 
-    stop = threading.Event()
     threading.Thread(target=beat, name="heartbeat", daemon=True).start()
 
 
 def leave() -> None:
+    """On shutdown: stop announcing first, so a last heartbeat cannot re-register a worker
+    that is going away, then leave the registry (so /readyz stops counting it at once)."""
+    _stop_heartbeat.set()
     if _state is not None and _state.classifier is not None:
         with contextlib.suppress(Exception):
             _state.services.workers.leave(_state.worker_id)

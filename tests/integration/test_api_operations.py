@@ -10,11 +10,21 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
-from support import ROOT, RedisServer, WorkerProcess, auth, free_port, make_settings, wait_for
+from support import (
+    ROOT,
+    RedisServer,
+    WorkerProcess,
+    auth,
+    delete_prefix,
+    free_port,
+    make_settings,
+    wait_for,
+)
 
 from moderation import create_app
 from moderation.config import Settings
 from moderation.queue import TaskQueue
+from moderation.services import Services
 from workers.celery_app import create_celery_app
 from workers.tasks import sweep_pending
 
@@ -182,3 +192,17 @@ def test_compose_file_runs_the_documented_stack() -> None:
     )
     assert "io" in services["worker-io"]["command"]
     assert (ROOT / "Dockerfile").read_text().count("torch==2.13.0") == 1
+
+
+def test_a_stopped_worker_leaves_readiness_at_once(redis_url: str, tmp_path: Path) -> None:
+    prefix = f"test-leave-{uuid.uuid4().hex[:8]}:"
+    settings = make_settings(redis_url, prefix, worker_heartbeat_s=1)
+    proc = WorkerProcess(settings, tmp_path / "worker.log").start()
+    registry = Services.from_settings(settings).workers
+    assert [w["pid"] for w in registry.alive(30)] == [proc.proc.pid]  # type: ignore[union-attr]
+    # The model loads before Celery starts; only a running Celery worker handles SIGTERM.
+    wait_for(lambda: " ready." in (tmp_path / "worker.log").read_text(), 60)
+    proc.stop()
+    time.sleep(1.5)  # longer than a heartbeat: a late beat must not re-register it
+    assert registry.alive(30) == []
+    delete_prefix(redis_url, prefix)
