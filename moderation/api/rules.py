@@ -238,7 +238,7 @@ def activate_ruleset(*, caller: Caller, body: Activation) -> Any:
         version=report.version,
         source="api",
         previous_version=change.old_version,
-        previous_source="api" if change.old_source == "api" else "files",
+        previous_source=change.old_source,
         changed=True,
         at=change.at,
         warnings=[IssueOut.of(i) for i in report.issues if i.severity == "warning"],
@@ -279,7 +279,7 @@ def revert_ruleset(*, caller: Caller, query: RevertQuery) -> Any:
         version=files.version,
         source="files",
         previous_version=change.old_version,
-        previous_source="api" if change.old_source == "api" else "files",
+        previous_source=change.old_source,
         changed=change.changed,
         at=change.at,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import redis
 
@@ -47,7 +47,7 @@ class Change:
 
     changed: bool
     old_version: str
-    old_source: str
+    old_source: Literal["files", "api"]
     at: str
 
 
