@@ -16,7 +16,6 @@ from moderation.domain.comment import Comment, epoch_ms, iso, text_fingerprint, 
 from moderation.domain.verdict import Status, Verdict
 from moderation.store.keys import Keys
 
-MACHINE_DECIDERS = ("model", "rules")
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
