@@ -33,10 +33,9 @@ def rule_context(
     """Everything the rules may look at beyond the text, read from the store up front so
     that evaluation itself stays pure."""
     counts = store.author_counts(comment.author_id)
-    same = store.same_text_by_author(
-        comment.author_id, comment.text, comment.id, rules.repeat_window_s
+    same, recent = store.recent_activity(
+        comment.author_id, comment.text, comment.id, rules.repeat_window_s, rules.burst_window_s
     )
-    recent = store.comments_by_author(comment.author_id, comment.id, rules.burst_window_s)
     profile = store.author_profile(comment.author_id)
     article = store.article_settings(comment.article_id)
     sent = comment.metadata.get("author")

@@ -386,24 +386,34 @@ class CommentStore:
         raw = self.r.hgetall(self.keys.author_stats(author_id))
         return {k: int(v) for k, v in raw.items()}
 
-    def _recent(self, author_id: str, exclude_id: str, window_s: int) -> list[str]:
+    def _recent(
+        self, author_id: str, exclude_id: str, window_s: int
+    ) -> tuple[list[tuple[str, float]], int]:
+        """(member, posted ms) of the author's other comments in the window, and the window's
+        end in ms."""
         key = self.keys.author_recent(author_id)
         now_ms = epoch_ms(utcnow())
         pipe = self.r.pipeline()
         pipe.zremrangebyscore(key, "-inf", now_ms - 24 * 3600 * 1000)  # bounded memory
-        pipe.zrangebyscore(key, now_ms - window_s * 1000, "+inf")
+        pipe.zrangebyscore(key, now_ms - window_s * 1000, "+inf", withscores=True)
         pipe.expire(key, 24 * 3600)
         _, members, _ = pipe.execute()
-        return [m for m in members if not m.endswith(f":{exclude_id}")]
+        return [(m, s) for m, s in members if not m.endswith(f":{exclude_id}")], now_ms
 
-    def same_text_by_author(self, author_id: str, text: str, comment_id: str, window_s: int) -> int:
-        """Other comments by this author with the same text (case and spacing aside)."""
+    def recent_activity(
+        self, author_id: str, text: str, comment_id: str, repeat_window_s: int, burst_window_s: int
+    ) -> tuple[int, int]:
+        """(other comments with the same text, case and spacing aside, within the repeat
+        window; all other comments within the burst window) by this author. One read."""
+        members, end_ms = self._recent(author_id, comment_id, max(repeat_window_s, burst_window_s))
         fingerprint = text_fingerprint(text)
-        recent = self._recent(author_id, comment_id, window_s)
-        return sum(1 for m in recent if m.split(":", 1)[0] == fingerprint)
-
-    def comments_by_author(self, author_id: str, comment_id: str, window_s: int) -> int:
-        return len(self._recent(author_id, comment_id, window_s))
+        same = sum(
+            1
+            for m, posted in members
+            if posted >= end_ms - repeat_window_s * 1000 and m.split(":", 1)[0] == fingerprint
+        )
+        burst = sum(1 for _, posted in members if posted >= end_ms - burst_window_s * 1000)
+        return same, burst
 
     # -- article settings and author standing (set by the site or moderators) ------------
 
@@ -461,9 +471,11 @@ class ReadOnlyCommentStore(CommentStore):
         super().__init__(client, keys)
         self.as_of = as_of
 
-    def _recent(self, author_id: str, exclude_id: str, window_s: int) -> list[str]:
+    def _recent(
+        self, author_id: str, exclude_id: str, window_s: int
+    ) -> tuple[list[tuple[str, float]], int]:
         end_ms = epoch_ms(self.as_of or utcnow())
         members = self.r.zrangebyscore(
-            self.keys.author_recent(author_id), end_ms - window_s * 1000, end_ms
+            self.keys.author_recent(author_id), end_ms - window_s * 1000, end_ms, withscores=True
         )
-        return [m for m in members if not m.endswith(f":{exclude_id}")]
+        return [(m, s) for m, s in members if not m.endswith(f":{exclude_id}")], end_ms

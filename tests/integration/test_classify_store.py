@@ -129,3 +129,21 @@ def test_dead_letter_and_retry(svc: Services) -> None:
     assert svc.comments.retry_errored(cid)
     assert svc.comments.get(cid).status is Status.PENDING  # type: ignore[union-attr]
     assert svc.redis.zscore(svc.keys.dead_letter(), cid) is None
+
+
+def test_repeat_posting_is_counted_from_the_store(svc: Services, ruleset: Ruleset) -> None:
+    ids = [store(svc, "Vote for my   channel", author="repeater") for _ in range(3)]
+    other = store(svc, "a different thought", author="repeater")
+    run(svc, [*ids, other], ruleset)
+    fired = [
+        {r.rule_id for r in svc.comments.get(cid).verdict.reasons}  # type: ignore[union-attr]
+        for cid in ids
+    ]
+    # Each copy sees the other two in the repeat window: case and spacing aside, same text.
+    assert all("repeat-spam" in f for f in fired)
+    assert "repeat-post" not in {
+        r.rule_id
+        for r in svc.comments.get(other).verdict.reasons  # type: ignore[union-attr]
+    }
+    same, burst = svc.comments.recent_activity("repeater", "vote for my channel", "x", 600, 300)
+    assert (same, burst) == (3, 4)
