@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from moderation.store.comments import CommentStore
 
 CLASSIFY_TASK = "moderation.classify"
 SWEEP_TASK = "moderation.sweep_pending"
@@ -44,3 +47,10 @@ class TaskQueue:
             # worker has bound the queue.
             declared = conn.default_channel.queue_declare(queue=CLASSIFY_QUEUE, passive=False)
             return int(declared.message_count)
+
+
+def enqueue_classification(queue: TaskQueue, comments: CommentStore, comment_id: str) -> None:
+    """Queue the comment, then record that it is queued. If the send fails the flag stays
+    unset, so the site's retry of the same POST queues it again (and the sweeper would)."""
+    queue.classify(comment_id)
+    comments.mark_enqueued(comment_id)

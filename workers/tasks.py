@@ -12,7 +12,13 @@ from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from moderation.classify import classify_batch
 from moderation.config import Settings
 from moderation.domain.comment import epoch_ms, utcnow
-from moderation.queue import CLASSIFY_QUEUE, CLASSIFY_TASK, SWEEP_TASK, TaskQueue
+from moderation.queue import (
+    CLASSIFY_QUEUE,
+    CLASSIFY_TASK,
+    SWEEP_TASK,
+    TaskQueue,
+    enqueue_classification,
+)
 from moderation.services import Services
 from workers import runtime
 
@@ -67,8 +73,7 @@ def sweep_pending(services: Services, queue: TaskQueue) -> dict[str, int]:
                 dead += 1
                 log.error("comment.dead_lettered", comment_id=comment_id, attempts=attempts)
             continue
-        queue.classify(comment_id)
-        services.comments.mark_enqueued(comment_id)
+        enqueue_classification(queue, services.comments, comment_id)
         requeued += 1
         log.warning("comment.requeued", comment_id=comment_id, attempts=attempts)
     return {"requeued": requeued, "dead_lettered": dead, "backlog": 0}

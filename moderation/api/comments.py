@@ -12,7 +12,7 @@ from moderation.api.framework import operation
 from moderation.api.schemas import CommentEdit, CommentIn, CommentList, CommentOut, ListQuery
 from moderation.domain.comment import body_fingerprint, utcnow
 from moderation.errors import Problem, ProblemError
-from moderation.queue import TaskQueue
+from moderation.queue import TaskQueue, enqueue_classification
 from moderation.store.comments import CreateResult, NewComment
 
 bp = Blueprint("comments", __name__, url_prefix="/v1")
@@ -74,8 +74,7 @@ def create_comment(*, caller: Caller, body: CommentIn) -> Any:
         return CommentOut.of(comment), 200, location
     # New, or stored earlier by a request whose enqueue failed: enqueue now. A broker error
     # propagates as 503; the comment stays stored and pending, and the sweeper re-queues it.
-    task_queue().classify(comment.id)
-    svc.comments.mark_enqueued(comment.id)
+    enqueue_classification(task_queue(), svc.comments, comment.id)
     comment.enqueued = True
     log.info(
         "comment.accepted",
@@ -104,8 +103,7 @@ def edit_comment(comment_id: str, *, caller: Caller, body: CommentEdit) -> Any:
     comment = svc.comments.edit(comment_id, body.text)
     if comment is None:
         raise _not_found(comment_id)
-    task_queue().classify(comment_id)
-    svc.comments.mark_enqueued(comment_id)
+    enqueue_classification(task_queue(), svc.comments, comment_id)
     log.info("comment.edited", comment_id=comment_id, revision=comment.revision)
     return CommentOut.of(comment), 202
 
@@ -125,8 +123,7 @@ def retry_comment(comment_id: str, *, caller: Caller) -> Any:
         raise ProblemError(
             409, "conflict", "Conflict", f"comment {comment_id!r} is not in status error"
         )
-    task_queue().classify(comment_id)
-    svc.comments.mark_enqueued(comment_id)
+    enqueue_classification(task_queue(), svc.comments, comment_id)
     log.info("comment.retried", comment_id=comment_id, by=caller.key_id)
     comment = svc.comments.get(comment_id)
     assert comment is not None
