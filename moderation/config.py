@@ -3,6 +3,7 @@ never at import time; passed into `create_app(settings)` and `create_celery_app(
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -49,6 +50,27 @@ class Settings(BaseSettings):
     redis_timeout_s: float = Field(default=2.0, gt=0)
     worker_heartbeat_s: int = Field(default=10, ge=1)
 
+    # Webhooks (see README "Webhooks"). Destinations in private, loopback, link-local and
+    # similar networks are refused unless an allowlisted network (CIDR, comma list) names them.
+    webhook_allow_nets: str = ""
+    webhook_allow_http: bool = False
+    # Delays in seconds before each retry after the first attempt (Svix-like: 8 attempts
+    # over about 27 hours); each delay is spread by +/- webhook_retry_jitter of itself.
+    webhook_retry_schedule: str = "5,300,1800,7200,18000,36000,36000"
+    webhook_retry_jitter: float = Field(default=0.2, ge=0, le=1)
+    webhook_connect_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    webhook_read_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    webhook_max_response_bytes: int = Field(default=16 * 1024, ge=0, le=1024 * 1024)
+    # An endpoint is disabled after this many consecutive events that exhausted their retries.
+    webhook_disable_after: int = Field(default=10, ge=1)
+    webhook_secret_grace_s: int = Field(default=24 * 3600, ge=0)
+    # A delivery handed to a worker is re-sent if it has not finished after this long
+    # (the worker died); longer than the connect and read timeouts together.
+    webhook_lease_s: float = Field(default=60.0, gt=0)
+    # The dispatcher re-claims stream entries a dead consumer left unacknowledged this long.
+    webhook_claim_idle_ms: int = Field(default=30_000, ge=100)
+    webhook_dispatch_block_ms: int = Field(default=1000, ge=10, le=10_000)
+
     # HTTP.
     max_body_bytes: int = 64 * 1024
     public_url: str = "http://127.0.0.1:8000"
@@ -62,6 +84,31 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [Path(p) for p in value.replace(",", ":").split(":") if p]
         return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _check_schedule(cls, value: str) -> str:
+        delays = [float(p) for p in value.split(",") if p.strip()]
+        if any(d < 0 for d in delays) or len(delays) > 50:
+            raise ValueError("webhook_retry_schedule: at most 50 non-negative delays in seconds")
+        return value
+
+    @field_validator("webhook_allow_nets")
+    @classmethod
+    def _check_nets(cls, value: str) -> str:
+        for net in filter(None, (p.strip() for p in value.split(","))):
+            ipaddress.ip_network(net, strict=False)  # ValueError names the bad entry
+        return value
+
+    def webhook_retry_delays(self) -> list[float]:
+        return [float(p) for p in self.webhook_retry_schedule.split(",") if p.strip()]
+
+    def webhook_allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [
+            ipaddress.ip_network(p.strip(), strict=False)
+            for p in self.webhook_allow_nets.split(",")
+            if p.strip()
+        ]
 
     @property
     def effective_broker_url(self) -> str:
