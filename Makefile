@@ -18,6 +18,8 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
+# The browser tests drive Debian's Chromium: Playwright cannot download its own here.
+	command -v chromium || (apt-get update && apt-get install -y chromium)
 	touch $@
 
 install: $(VENV)/.installed
