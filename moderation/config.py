@@ -75,6 +75,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     public_url: str = "http://127.0.0.1:8000"
 
+    # Moderator web page. Empty secret: one is generated and kept in Redis, so that every
+    # API process signs sessions and CSRF tokens alike.
+    secret_key: str = ""
+    web_session_ttl_s: int = Field(default=8 * 3600, ge=60)
+    review_reasons: str = (
+        "Insult or personal attack,Threat of violence,Hate or dehumanising speech,"
+        "Harassment,Spam or advertising,Off-topic,Not a violation"
+    )
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -109,6 +118,11 @@ class Settings(BaseSettings):
             for p in self.webhook_allow_nets.split(",")
             if p.strip()
         ]
+
+    @property
+    def review_reason_list(self) -> list[str]:
+        """The common reasons the moderator page offers, in the configured order."""
+        return [r.strip() for r in self.review_reasons.split(",") if r.strip()]
 
     @property
     def effective_broker_url(self) -> str:
