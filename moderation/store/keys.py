@@ -65,3 +65,15 @@ class Keys:
     def ruleset_audit(self) -> str:
         """Stream of ruleset changes: who activated or reverted what, when, and why."""
         return f"{self.prefix}ruleset:audit"
+
+    # -- moderator web page -------------------------------------------------------------
+
+    def web_secret(self) -> str:
+        """The generated secret that signs web sessions and CSRF tokens, shared by every
+        API process; set once (SET NX), used only when no secret key is configured."""
+        return f"{self.prefix}web:secret"
+
+    def web_session(self, session_hash: str) -> str:
+        """Hash: a signed-in moderator's session, by the SHA-256 of its cookie value;
+        expires when idle."""
+        return f"{self.prefix}web:session:{session_hash}"
