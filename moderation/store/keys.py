@@ -77,3 +77,42 @@ class Keys:
         """Hash: a signed-in moderator's session, by the SHA-256 of its cookie value;
         expires when idle."""
         return f"{self.prefix}web:session:{session_hash}"
+
+    # -- webhooks -----------------------------------------------------------------------
+
+    def webhooks(self) -> str:
+        """Set of webhook subscription ids."""
+        return f"{self.prefix}webhooks"
+
+    def webhook(self, webhook_id: str) -> str:
+        """Hash: one subscription (url, filters, secrets, failure streak)."""
+        return f"{self.prefix}webhook:{webhook_id}"
+
+    def webhook_deliveries(self, webhook_id: str) -> str:
+        """Sorted set of a subscription's delivery ids by creation time (ms)."""
+        return f"{self.prefix}webhook:{webhook_id}:deliveries"
+
+    def webhook_delivery(self, delivery_id: str) -> str:
+        """Hash: one message to one endpoint (payload, state, attempt count)."""
+        return f"{self.prefix}webhook-delivery:{delivery_id}"
+
+    def webhook_attempts(self, delivery_id: str) -> str:
+        """List of a delivery's attempts as JSON, oldest first."""
+        return f"{self.prefix}webhook-delivery:{delivery_id}:attempts"
+
+    def webhook_delivery_lock(self, delivery_id: str) -> str:
+        """Held while an attempt is in flight, so two copies of a task do not both send."""
+        return f"{self.prefix}webhook-delivery:{delivery_id}:lock"
+
+    def webhook_due(self) -> str:
+        """Sorted set of delivery ids by when they are next due (ms): retries, and a lease
+        on those handed to a worker, re-sent if the worker dies."""
+        return f"{self.prefix}webhook-due"
+
+    def webhook_dead_letter(self) -> str:
+        """Sorted set of delivery ids that exhausted their retries, by time (ms)."""
+        return f"{self.prefix}webhook-dead-letter"
+
+    def webhook_stats(self) -> str:
+        """Hash of monotonic counters: delivered, failed attempts, dead-lettered."""
+        return f"{self.prefix}stats:webhooks"
