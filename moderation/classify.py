@@ -114,6 +114,7 @@ def classify_batch(
                     "rules": rules_ms,
                     "explain": (time.perf_counter() - t_explain) * 1000,
                 },
+                revision=comment.revision,
             )
             written = store.write_machine_verdict(comment.id, comment.revision, verdict)
         except Exception as exc:

@@ -71,6 +71,13 @@ class Settings(BaseSettings):
     webhook_claim_idle_ms: int = Field(default=30_000, ge=100)
     webhook_dispatch_block_ms: int = Field(default=1000, ge=10, le=10_000)
 
+    # Comment events and the review queue.
+    event_stream_maxlen: int = Field(default=1_000_000, ge=1000)
+    event_stream_max_age_days: int = Field(default=30, ge=1)
+    review_claim_ttl_s: int = Field(default=300, ge=10, le=3600)
+    undo_window_s: int = Field(default=300, ge=0, le=86400)
+    bulk_max_items: int = Field(default=1000, ge=1, le=10000)
+
     # HTTP.
     max_body_bytes: int = 64 * 1024
     public_url: str = "http://127.0.0.1:8000"

@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from moderation.classifier.base import ModelInfo
-from moderation.domain.verdict import ModelRef, Reason, RulesetRef, Span, Status, Verdict
+from moderation.domain.verdict import (
+    DecidedBy,
+    ModelRef,
+    Reason,
+    RulesetRef,
+    Span,
+    Status,
+    Verdict,
+)
 from moderation.ruleset import RuleOutcome
 
 
@@ -41,6 +49,7 @@ def build_verdict(
     ruleset_version: str,
     decided_at: str,
     timings_ms: Mapping[str, float],
+    revision: int | None = None,
 ) -> Verdict:
     return Verdict(
         status=outcome.status,
@@ -48,9 +57,12 @@ def build_verdict(
         reasons=attach_spans(outcome.reasons, spans),
         model=ModelRef(name=model.name, version=model.version),
         ruleset=RulesetRef(version=ruleset_version),
-        decided_by="rules"
+        decided_by=DecidedBy.RULES
         if any(r.source == "rule" and not r.shadow for r in outcome.reasons)
-        else "model",
+        else DecidedBy.MODEL,
         decided_at=decided_at,
         timings_ms={k: round(v, 2) for k, v in timings_ms.items()},
+        revision=revision,
+        tags=list(outcome.tags),
+        notify=list(outcome.notify),
     )

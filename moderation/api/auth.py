@@ -10,12 +10,18 @@ from moderation.config import Role
 from moderation.errors import ProblemError
 from moderation.services import Services
 from moderation.store.apikeys import constant_time_match, hash_key
+from moderation.store.comments import Actor
 
 
 @dataclass(frozen=True)
 class Caller:
     key_id: str
     role: Role
+    name: str = ""
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(key_id=self.key_id, name=self.name, role=self.role)
 
 
 def services() -> Services:
@@ -34,13 +40,8 @@ def authenticate(allowed: tuple[Role, ...]) -> Caller:
             "send an API key as 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": 'Bearer realm="moderation"'},
         )
-    secret = secret.strip()
-    svc = services()
-    role = constant_time_match(secret, svc.bootstrap_keys)
-    if role is None:
-        found = svc.api_keys.lookup(secret)
-        role = found.role if found else None
-    if role is None:
+    caller = resolve_key(secret.strip())
+    if caller is None:
         raise ProblemError(
             401,
             "unauthorized",
@@ -48,11 +49,25 @@ def authenticate(allowed: tuple[Role, ...]) -> Caller:
             "the API key is not valid",
             headers={"WWW-Authenticate": 'Bearer realm="moderation", error="invalid_token"'},
         )
-    if role != "admin" and role not in allowed:
+    if caller.role != "admin" and caller.role not in allowed:
         raise ProblemError(
             403,
             "forbidden",
             "Forbidden",
-            f"this operation needs the role {' or '.join(allowed)}; the key has role {role}",
+            f"this operation needs the role {' or '.join(allowed)}; the key has role {caller.role}",
         )
-    return Caller(key_id=hash_key(secret)[:12], role=role)
+    return caller
+
+
+def resolve_key(secret: str) -> Caller | None:
+    """The caller a secret stands for (bootstrap keys first), or None if it is unknown.
+    Also used by the moderator page's sign-in."""
+    svc = services()
+    key_id = hash_key(secret)[:12]
+    role = constant_time_match(secret, svc.bootstrap_keys)
+    if role is not None:
+        return Caller(key_id=key_id, role=role, name=f"bootstrap {role}")
+    found = svc.api_keys.lookup(secret)
+    if found is None:
+        return None
+    return Caller(key_id=found.key_id, role=found.role, name=found.name)

@@ -51,3 +51,5 @@ class Comment:
     enqueued: bool = False
     attempts: int = 0
     received_at: str = ""
+    appeal: dict[str, Any] | None = None  # {"message", "revision", "at"} once appealed
+    final: bool = False  # decided on appeal: no further decision

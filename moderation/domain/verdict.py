@@ -14,6 +14,27 @@ class Status(StrEnum):
     FLAGGED = "flagged"
     REJECTED = "rejected"
     ERROR = "error"
+    # A rejected comment whose author (through the site) asked for another look; back in
+    # the review queue until a moderator's final decision.
+    APPEALED = "appealed"
+
+
+class DecidedBy(StrEnum):
+    MODEL = "model"
+    RULES = "rules"
+    MODERATOR = "moderator"
+    SYSTEM = "system"  # dead-lettering
+
+
+class Decision(StrEnum):
+    """What a moderator can decide."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+
+    @property
+    def status(self) -> Status:
+        return Status.APPROVED if self is Decision.APPROVE else Status.REJECTED
 
 
 class Action(StrEnum):
@@ -68,12 +89,41 @@ class RulesetRef(BaseModel):
     version: str
 
 
+class ModeratorDecision(BaseModel):
+    """Who decided, and why: kept on the verdict a moderator's decision produced."""
+
+    decision: Decision
+    reason: str
+    note: str | None = None
+    actor: str  # the API key id
+    actor_name: str = ""
+    role: str = "moderator"
+
+
 class Verdict(BaseModel):
     status: Status
     scores: dict[str, float] = Field(default_factory=dict)
     reasons: list[Reason] = Field(default_factory=list)
     model: ModelRef | None = None
     ruleset: RulesetRef | None = None
-    decided_by: str
+    decided_by: DecidedBy
     decided_at: str
     timings_ms: dict[str, float] = Field(default_factory=dict)
+    # The revision of the text this verdict judged; after an edit the stored verdict is the
+    # previous revision's until the new one is classified.
+    revision: int | None = None
+    # Tags and notify targets of the enforced rules that fired (carried on the event).
+    tags: list[str] = Field(default_factory=list)
+    notify: list[str] = Field(default_factory=list)
+    decision: ModeratorDecision | None = None
+
+    def labels_over_threshold(self) -> list[str]:
+        return sorted(
+            {r.label for r in self.reasons if r.source == "model" and r.label and not r.shadow}
+        )
+
+    def rule_ids(self) -> list[str]:
+        return sorted({r.rule_id for r in self.reasons if r.rule_id and not r.shadow})
+
+    def max_score(self) -> float:
+        return max(self.scores.values(), default=0.0)

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from moderation.domain.verdict import Status
+from moderation.domain.verdict import DecidedBy, Status
 from moderation.ruleset import bench as bench_mod
 from moderation.ruleset.analysis import check as check_dirs
 from moderation.ruleset.backtest import backtest as run_backtest
@@ -191,7 +191,7 @@ def _read_stored(
                     comment.status,
                 )
                 continue
-            if verdict.decided_by.startswith("moderator"):
+            if verdict.decided_by is DecidedBy.MODERATOR:
                 # A re-run never overrides a moderator's decision: nothing to compare.
                 counts.moderated += 1
                 continue

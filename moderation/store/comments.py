@@ -13,8 +13,12 @@ from typing import Any
 import redis
 
 from moderation.domain.comment import Comment, epoch_ms, iso, text_fingerprint, utcnow
-from moderation.domain.verdict import Status, Verdict
+from moderation.domain.events import CommentEvent, EventType
+from moderation.domain.verdict import DecidedBy, Decision, ModeratorDecision, Status, Verdict
+from moderation.store.audit import AuditEntry, AuditLog
+from moderation.store.events import EventLog
 from moderation.store.keys import Keys
+from moderation.store.review import Facets, ReviewIndex, facets_of
 
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -45,16 +49,91 @@ class NewComment:
     body_hash: str
 
 
-def _is_moderator(verdict: Verdict | None) -> bool:
-    return verdict is not None and verdict.decided_by.startswith("moderator")
+class DecisionResult(StrEnum):
+    DECIDED = "decided"
+    UNCHANGED = "unchanged"  # the same decision was already in force: a safe repeat
+    STALE = "stale"  # the revision decided on is no longer the current one
+    FINAL = "final"  # a decision on an appeal is final
+    MISSING = "missing"
+
+
+class UndoResult(StrEnum):
+    UNDONE = "undone"
+    NOTHING = "nothing"  # no moderator decision to undo
+    EXPIRED = "expired"  # past the undo window
+    MISSING = "missing"
+
+
+class AppealResult(StrEnum):
+    APPEALED = "appealed"
+    NOT_REJECTED = "not-rejected"
+    ALREADY = "already"  # this revision was appealed before
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person (API key) behind a change, as the audit log records them."""
+
+    key_id: str
+    name: str = ""
+    role: str = ""
+
+
+_STATE_FIELDS = [
+    "status",
+    "revision",
+    "verdict",
+    "article_id",
+    "created_at",
+    "author_id",
+    "submitted_at",
+    "review_facets",
+    "previous",
+    "appealed_revision",
+    "final",
+]
+
+
+@dataclass
+class _Current:
+    """A comment's state as a transaction read it under WATCH."""
+
+    id: str
+    status: Status
+    revision: int
+    verdict: Verdict | None
+    article_id: str
+    author_id: str
+    created_ms: int
+    submitted_at: str
+    facets: Facets | None
+    previous: str
+    appealed_revision: int
+    final: bool
+
+    @property
+    def moderator_decided(self) -> bool:
+        """A moderator decided this very revision: no machine re-run may overwrite it."""
+        v = self.verdict
+        return v is not None and v.decided_by is DecidedBy.MODERATOR and v.revision == self.revision
 
 
 class CommentStore:
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        events: EventLog | None = None,
+        audit: AuditLog | None = None,
+    ) -> None:
         # redis-py's return types are unions over its decode modes; this client always
         # decodes to str, so the repositories convert values explicitly instead.
         self.r: Any = client
         self.keys = keys
+        self.events = events or EventLog(client, keys)
+        self.audit = audit or AuditLog(client, keys)
+        self.review = ReviewIndex(client, keys)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -89,6 +168,8 @@ class CommentStore:
             enqueued=raw.get("enqueued") == "1",
             attempts=int(raw.get("attempts", "0")),
             received_at=raw.get("received_at", ""),
+            appeal=json.loads(raw["appeal"]) if raw.get("appeal") else None,
+            final=raw.get("final") == "1",
         )
 
     def list_article(
@@ -149,6 +230,89 @@ class CommentStore:
             yield from (c for c in self.get_many(ids) if c is not None)
 
     # -- writing -------------------------------------------------------------------------
+    #
+    # Every state change below is one WATCH/MULTI transaction: it reads the comment under
+    # WATCH, then moves the status, the indexes (article, pending, review), the counters,
+    # the comment's event and, for a person's action, the audit entry all together.
+
+    def _read_current(self, pipe: Any, comment_id: str) -> _Current | None:
+        raw = pipe.hmget(self.keys.comment(comment_id), _STATE_FIELDS)
+        values = dict(zip(_STATE_FIELDS, raw, strict=True))
+        if values["status"] is None:
+            return None
+        return _Current(
+            id=comment_id,
+            status=Status(values["status"]),
+            revision=int(values["revision"]),
+            verdict=Verdict.model_validate_json(values["verdict"]) if values["verdict"] else None,
+            article_id=values["article_id"],
+            author_id=values["author_id"],
+            created_ms=epoch_ms(datetime.fromisoformat(values["created_at"])),
+            submitted_at=values["submitted_at"] or "",
+            facets=Facets.loads(values["review_facets"]) if values["review_facets"] else None,
+            previous=values["previous"] or "",
+            appealed_revision=int(values["appealed_revision"] or 0),
+            final=values["final"] == "1",
+        )
+
+    def _transition(
+        self,
+        pipe: Any,
+        cur: _Current,
+        new_status: Status,
+        verdict: Verdict | None,
+        event: CommentEvent,
+        *,
+        fields: dict[str, str] | None = None,
+        revision: int | None = None,
+        author_rejections: int = 0,
+    ) -> None:
+        """Inside a MULTI: the status, its indexes and the event move together."""
+        key = self.keys.comment(cur.id)
+        facets = facets_of(
+            article_id=cur.article_id,
+            author_id=cur.author_id,
+            created_ms=cur.created_ms,
+            revision=revision or cur.revision,
+            verdict=verdict,
+            author_rejections=author_rejections,
+        )
+        pipe.hset(
+            key,
+            mapping={
+                "status": new_status.value,
+                "verdict": verdict.model_dump_json() if verdict else "",
+                "updated_at": event.at,
+                "review_facets": facets.dumps(),
+                **(fields or {}),
+            },
+        )
+        if cur.status is not new_status:
+            pipe.zrem(self.keys.article_comments(cur.article_id, cur.status), cur.id)
+        pipe.zadd(self.keys.article_comments(cur.article_id, new_status), {cur.id: cur.created_ms})
+        if cur.facets is not None:
+            self.review.remove(pipe, cur.id, cur.status, cur.facets)
+        self.review.add(pipe, cur.id, new_status, facets)
+        if new_status is Status.PENDING:
+            pipe.zadd(self.keys.pending(), {cur.id: epoch_ms(utcnow())})
+        else:
+            pipe.zrem(self.keys.pending(), cur.id)
+        self.events.append(pipe, event)
+
+    def _event(
+        self, type: EventType, cur: _Current, new_status: Status, at: str, **extra: Any
+    ) -> CommentEvent:
+        return CommentEvent(
+            type=type,
+            comment_id=cur.id,
+            article_id=cur.article_id,
+            author_id=cur.author_id,
+            revision=extra.pop("revision", cur.revision),
+            status_before=cur.status,
+            status_after=new_status,
+            at=at,
+            **extra,
+        )
 
     def create(self, new: NewComment) -> tuple[CreateResult, Comment]:
         """Store a new comment as pending, or recognise a retry. Atomic."""
@@ -175,6 +339,16 @@ class CommentStore:
             "received_at": now,
             "submitted_at": now,
         }
+        event = CommentEvent(
+            type=EventType.STORED,
+            comment_id=new.id,
+            article_id=new.article_id,
+            author_id=new.author_id,
+            revision=1,
+            status_before=None,
+            status_after=Status.PENDING,
+            at=now,
+        )
 
         def txn(pipe: Any) -> CreateResult:
             existing = pipe.hget(key, "body_hash")
@@ -193,6 +367,7 @@ class CommentStore:
                 self.keys.author_recent(new.author_id),
                 {f"{text_fingerprint(new.text)}:{new.id}": epoch_ms(utcnow())},
             )
+            self.events.append(pipe, event)
             return CreateResult.CREATED
 
         result: CreateResult = self.r.transaction(txn, key, value_from_callable=True)
@@ -204,30 +379,35 @@ class CommentStore:
         self.r.hset(self.keys.comment(comment_id), "enqueued", "1")
 
     def edit(self, comment_id: str, text: str) -> Comment | None:
-        """A new revision: back to pending, to be moderated again."""
+        """A new revision: back to pending, to be moderated again. The verdict stays, as
+        the previous revision's (its `revision` says so), until the new one is classified."""
         key = self.keys.comment(comment_id)
 
         def txn(pipe: Any) -> bool:
-            raw = pipe.hmget(key, ["status", "article_id", "created_at"])
-            if raw[0] is None:
+            cur = self._read_current(pipe, comment_id)
+            if cur is None:
                 return False
-            old = Status(raw[0])
-            created_ms = epoch_ms(datetime.fromisoformat(raw[2]))
+            now = iso(utcnow())
+            revision = cur.revision + 1
+            event = self._event(EventType.EDITED, cur, Status.PENDING, now, revision=revision)
             pipe.multi()
-            pipe.hset(
-                key,
-                mapping={
+            self._transition(
+                pipe,
+                cur,
+                Status.PENDING,
+                cur.verdict,
+                event,
+                revision=revision,
+                fields={
                     "text": text,
-                    "status": Status.PENDING.value,
-                    "updated_at": iso(utcnow()),
                     "enqueued": "0",
                     "attempts": "0",
-                    "submitted_at": iso(utcnow()),
+                    "submitted_at": now,
+                    "revision": str(revision),
+                    "previous": "",
+                    "final": "0",
                 },
             )
-            pipe.hincrby(key, "revision", 1)
-            self._move_status(pipe, comment_id, raw[1], old, Status.PENDING, created_ms)
-            pipe.zadd(self.keys.pending(), {comment_id: epoch_ms(utcnow())})
             return True
 
         if not self.r.transaction(txn, key, value_from_callable=True):
@@ -238,42 +418,44 @@ class CommentStore:
         self, comment_id: str, revision: int, verdict: Verdict
     ) -> VerdictWrite:
         """Store a model+rules verdict unless the comment was edited meanwhile, a moderator has
-        decided, or an equivalent verdict (same model and ruleset) is already there."""
+        decided (or it is under appeal), or an equivalent verdict (same model and ruleset) is
+        already there."""
         key = self.keys.comment(comment_id)
 
         def txn(pipe: Any) -> VerdictWrite:
-            raw = pipe.hmget(
-                key,
-                [
-                    "status",
-                    "revision",
-                    "verdict",
-                    "article_id",
-                    "created_at",
-                    "author_id",
-                    "submitted_at",
-                ],
-            )
-            if raw[0] is None:
+            cur = self._read_current(pipe, comment_id)
+            if cur is None:
                 return VerdictWrite.MISSING
-            if int(raw[1]) != revision:
+            if cur.revision != revision:
                 return VerdictWrite.STALE
-            old_status = Status(raw[0])
-            current = Verdict.model_validate_json(raw[2]) if raw[2] else None
-            if _is_moderator(current):
+            if cur.moderator_decided or cur.status is Status.APPEALED:
                 return VerdictWrite.KEPT
+            current = cur.verdict
             if (
-                old_status is not Status.PENDING
+                cur.status is not Status.PENDING
                 and current is not None
                 and (current.model == verdict.model and current.ruleset == verdict.ruleset)
             ):
                 return VerdictWrite.KEPT
+            stored = verdict.model_copy(update={"revision": revision})
+            rejections = self.author_counts(cur.author_id).get(Status.REJECTED.value, 0)
+            event = CommentEvent.of_verdict(
+                EventType.for_machine_verdict(stored.status),
+                comment_id=comment_id,
+                article_id=cur.article_id,
+                author_id=cur.author_id,
+                revision=revision,
+                status_before=cur.status,
+                verdict=stored,
+            )
             pipe.multi()
-            self._set_verdict(pipe, comment_id, raw[3], raw[4], old_status, verdict)
-            self._count_author(pipe, raw[5], old_status, verdict.status)
-            if raw[6] and old_status is Status.PENDING:
+            self._transition(pipe, cur, stored.status, stored, event, author_rejections=rejections)
+            pipe.hincrby(self.keys.verdict_counts(), stored.status.value, 1)
+            self._count_author(pipe, cur.author_id, cur.status, stored.status)
+            if cur.submitted_at and cur.status is Status.PENDING:
                 waited = (
-                    datetime.fromisoformat(verdict.decided_at) - datetime.fromisoformat(raw[6])
+                    datetime.fromisoformat(stored.decided_at)
+                    - datetime.fromisoformat(cur.submitted_at)
                 ).total_seconds()
                 self._observe_latency(pipe, max(waited, 0.0))
             return VerdictWrite.WRITTEN
@@ -304,37 +486,283 @@ class CommentStore:
         now = utcnow()
 
         def txn(pipe: Any) -> bool:
-            raw = pipe.hmget(key, ["status", "revision", "article_id", "created_at"])
-            if raw[0] is None or int(raw[1]) != revision or raw[0] != Status.PENDING.value:
+            cur = self._read_current(pipe, comment_id)
+            if cur is None or cur.revision != revision or cur.status is not Status.PENDING:
                 return False
-            verdict = Verdict(status=Status.ERROR, decided_by="system", decided_at=iso(now))
+            verdict = Verdict(
+                status=Status.ERROR,
+                decided_by=DecidedBy.SYSTEM,
+                decided_at=iso(now),
+                revision=revision,
+            )
+            event = CommentEvent.of_verdict(
+                EventType.ERROR,
+                comment_id=comment_id,
+                article_id=cur.article_id,
+                author_id=cur.author_id,
+                revision=revision,
+                status_before=cur.status,
+                verdict=verdict,
+            ).model_copy(update={"reason": message[:500]})
             pipe.multi()
-            self._set_verdict(pipe, comment_id, raw[2], raw[3], Status.PENDING, verdict)
-            pipe.hset(key, "last_error", message[:2000])
+            self._transition(
+                pipe, cur, Status.ERROR, verdict, event, fields={"last_error": message[:2000]}
+            )
+            pipe.hincrby(self.keys.verdict_counts(), Status.ERROR.value, 1)
             pipe.zadd(self.keys.dead_letter(), {comment_id: epoch_ms(now)})
             return True
 
         ok: bool = self.r.transaction(txn, key, value_from_callable=True)
         return ok
 
-    def retry_errored(self, comment_id: str) -> bool:
+    def retry_errored(self, comment_id: str, actor: Actor | None = None) -> bool:
         """Put a dead-lettered comment back to pending (operator action)."""
         key = self.keys.comment(comment_id)
 
         def txn(pipe: Any) -> bool:
-            raw = pipe.hmget(key, ["status", "article_id", "created_at"])
-            if raw[0] != Status.ERROR.value:
+            cur = self._read_current(pipe, comment_id)
+            if cur is None or cur.status is not Status.ERROR:
                 return False
-            created_ms = epoch_ms(datetime.fromisoformat(raw[2]))
+            event = self._event(
+                EventType.RETRIED,
+                cur,
+                Status.PENDING,
+                iso(utcnow()),
+                actor=actor.key_id if actor else None,
+            )
             pipe.multi()
-            pipe.hset(key, mapping={"status": Status.PENDING.value, "verdict": "", "attempts": "0"})
-            self._move_status(pipe, comment_id, raw[1], Status.ERROR, Status.PENDING, created_ms)
+            self._transition(
+                pipe, cur, Status.PENDING, None, event, fields={"attempts": "0", "enqueued": "0"}
+            )
             pipe.zrem(self.keys.dead_letter(), comment_id)
-            pipe.zadd(self.keys.pending(), {comment_id: epoch_ms(utcnow())})
             return True
 
         ok: bool = self.r.transaction(txn, key, value_from_callable=True)
         return ok
+
+    def decide(
+        self,
+        comment_id: str,
+        revision: int,
+        decision: Decision,
+        *,
+        reason: str,
+        note: str | None,
+        actor: Actor,
+        bulk_id: str | None = None,
+    ) -> tuple[DecisionResult, int]:
+        """A moderator's decision: final over the machine, recorded with who and when, and
+        undoable for a while (the state it replaced is kept). Returns the outcome and the
+        comment's current revision."""
+        key = self.keys.comment(comment_id)
+
+        def txn(pipe: Any) -> tuple[DecisionResult, int]:
+            cur = self._read_current(pipe, comment_id)
+            if cur is None:
+                return DecisionResult.MISSING, 0
+            if cur.revision != revision:
+                return DecisionResult.STALE, cur.revision
+            if cur.final:
+                return DecisionResult.FINAL, cur.revision
+            if cur.moderator_decided and cur.status is decision.status:
+                return DecisionResult.UNCHANGED, cur.revision
+            now = iso(utcnow())
+            base = cur.verdict or Verdict(
+                status=cur.status, decided_by=DecidedBy.SYSTEM, decided_at=now
+            )
+            verdict = base.model_copy(
+                update={
+                    "status": decision.status,
+                    "decided_by": DecidedBy.MODERATOR,
+                    "decided_at": now,
+                    "revision": cur.revision,
+                    "notify": [],
+                    "decision": ModeratorDecision(
+                        decision=decision,
+                        reason=reason,
+                        note=note,
+                        actor=actor.key_id,
+                        actor_name=actor.name,
+                        role=actor.role,
+                    ),
+                }
+            )
+            event = CommentEvent.of_verdict(
+                EventType.DECIDED,
+                comment_id=comment_id,
+                article_id=cur.article_id,
+                author_id=cur.author_id,
+                revision=cur.revision,
+                status_before=cur.status,
+                verdict=verdict,
+            )
+            previous = json.dumps(
+                {
+                    "status": cur.status.value,
+                    "verdict": cur.verdict.model_dump_json() if cur.verdict else "",
+                    "final": cur.final,
+                }
+            )
+            rejections = self.author_counts(cur.author_id).get(Status.REJECTED.value, 0)
+            pipe.multi()
+            self._transition(
+                pipe,
+                cur,
+                decision.status,
+                verdict,
+                event,
+                author_rejections=rejections,
+                fields={
+                    "previous": previous,
+                    "final": "1" if cur.status is Status.APPEALED else "0",
+                },
+            )
+            self._count_author(pipe, cur.author_id, cur.status, decision.status)
+            self.audit.append(
+                pipe,
+                AuditEntry(
+                    action="comment.decide",
+                    target_type="comment",
+                    target_id=comment_id,
+                    actor=actor.key_id,
+                    actor_name=actor.name,
+                    role=actor.role,
+                    at=now,
+                    before={"status": cur.status.value, "revision": cur.revision},
+                    after={
+                        "status": decision.status.value,
+                        "revision": cur.revision,
+                        **({"note": note} if note else {}),
+                        **({"bulk_id": bulk_id} if bulk_id else {}),
+                    },
+                    reason=reason,
+                    also=[("author", cur.author_id)],
+                ),
+            )
+            return DecisionResult.DECIDED, cur.revision
+
+        result: tuple[DecisionResult, int] = self.r.transaction(txn, key, value_from_callable=True)
+        return result
+
+    def undo_decision(self, comment_id: str, *, actor: Actor, window_s: int) -> UndoResult:
+        """Restore the state a moderator's decision replaced, within `window_s` of it."""
+        key = self.keys.comment(comment_id)
+
+        def txn(pipe: Any) -> UndoResult:
+            cur = self._read_current(pipe, comment_id)
+            if cur is None:
+                return UndoResult.MISSING
+            if not cur.moderator_decided or not cur.previous or cur.verdict is None:
+                return UndoResult.NOTHING
+            age = (utcnow() - datetime.fromisoformat(cur.verdict.decided_at)).total_seconds()
+            if age > window_s:
+                return UndoResult.EXPIRED
+            previous = json.loads(cur.previous)
+            old_status = Status(previous["status"])
+            old_verdict = (
+                Verdict.model_validate_json(previous["verdict"]) if previous["verdict"] else None
+            )
+            now = iso(utcnow())
+            event = self._event(
+                EventType.UNDONE,
+                cur,
+                old_status,
+                now,
+                decided_by=old_verdict.decided_by.value if old_verdict else None,
+                actor=actor.key_id,
+            )
+            rejections = self.author_counts(cur.author_id).get(Status.REJECTED.value, 0)
+            pipe.multi()
+            self._transition(
+                pipe,
+                cur,
+                old_status,
+                old_verdict,
+                event,
+                author_rejections=rejections,
+                fields={"previous": "", "final": "1" if previous.get("final") else "0"},
+            )
+            self._count_author(pipe, cur.author_id, cur.status, old_status)
+            self.audit.append(
+                pipe,
+                AuditEntry(
+                    action="comment.undo",
+                    target_type="comment",
+                    target_id=comment_id,
+                    actor=actor.key_id,
+                    actor_name=actor.name,
+                    role=actor.role,
+                    at=now,
+                    before={"status": cur.status.value},
+                    after={"status": old_status.value},
+                    also=[("author", cur.author_id)],
+                ),
+            )
+            return UndoResult.UNDONE
+
+        result: UndoResult = self.r.transaction(txn, key, value_from_callable=True)
+        return result
+
+    def appeal(self, comment_id: str, message: str, *, actor: Actor) -> AppealResult:
+        """The site asks, once per rejected revision, for a moderator to look again."""
+        key = self.keys.comment(comment_id)
+
+        def txn(pipe: Any) -> AppealResult:
+            cur = self._read_current(pipe, comment_id)
+            if cur is None:
+                return AppealResult.MISSING
+            if cur.appealed_revision == cur.revision:
+                return AppealResult.ALREADY
+            if cur.status is not Status.REJECTED:
+                return AppealResult.NOT_REJECTED
+            now = iso(utcnow())
+            event = self._event(
+                EventType.APPEALED, cur, Status.APPEALED, now, actor=actor.key_id, reason=message
+            )
+            if cur.verdict is not None:
+                event = event.model_copy(
+                    update={
+                        "decided_by": cur.verdict.decided_by.value,
+                        "tags": cur.verdict.tags,
+                        "rule_ids": cur.verdict.rule_ids(),
+                        "labels": cur.verdict.labels_over_threshold(),
+                    }
+                )
+            rejections = self.author_counts(cur.author_id).get(Status.REJECTED.value, 0)
+            pipe.multi()
+            self._transition(
+                pipe,
+                cur,
+                Status.APPEALED,
+                cur.verdict,
+                event,
+                author_rejections=rejections,
+                fields={
+                    "appealed_revision": str(cur.revision),
+                    "appeal": json.dumps({"message": message, "revision": cur.revision, "at": now}),
+                    "previous": "",
+                },
+            )
+            self.audit.append(
+                pipe,
+                AuditEntry(
+                    action="comment.appeal",
+                    target_type="comment",
+                    target_id=comment_id,
+                    actor=actor.key_id,
+                    actor_name=actor.name,
+                    role=actor.role,
+                    at=now,
+                    before={"status": cur.status.value},
+                    after={"status": Status.APPEALED.value},
+                    reason=message,
+                    also=[("author", cur.author_id)],
+                ),
+            )
+            return AppealResult.APPEALED
+
+        result: AppealResult = self.r.transaction(txn, key, value_from_callable=True)
+        return result
 
     def touch_pending(self, comment_id: str) -> int:
         """Record one more delivery attempt by the sweeper; returns the attempt count."""
@@ -344,41 +772,14 @@ class CommentStore:
         attempts, _ = pipe.execute()
         return int(attempts)
 
-    def _set_verdict(
-        self,
-        pipe: Any,
-        comment_id: str,
-        article_id: str,
-        created_at: str,
-        old_status: Status,
-        verdict: Verdict,
-    ) -> None:
-        """Inside a MULTI: the verdict, the status indexes and the counters move together."""
-        pipe.hset(
-            self.keys.comment(comment_id),
-            mapping={
-                "status": verdict.status.value,
-                "verdict": verdict.model_dump_json(),
-                "updated_at": verdict.decided_at,
-            },
-        )
-        created_ms = epoch_ms(datetime.fromisoformat(created_at))
-        self._move_status(pipe, comment_id, article_id, old_status, verdict.status, created_ms)
-        pipe.zrem(self.keys.pending(), comment_id)
-        pipe.hincrby(self.keys.verdict_counts(), verdict.status.value, 1)
-
-    def _move_status(
-        self, pipe: Any, comment_id: str, article_id: str, old: Status, new: Status, created_ms: int
-    ) -> None:
-        if old is not new:
-            pipe.zrem(self.keys.article_comments(article_id, old), comment_id)
-        pipe.zadd(self.keys.article_comments(article_id, new), {comment_id: created_ms})
-
     def _count_author(self, pipe: Any, author_id: str, old: Status, new: Status) -> None:
+        if old is new:
+            return
         key = self.keys.author_stats(author_id)
         if old in (Status.APPROVED, Status.FLAGGED, Status.REJECTED):
             pipe.hincrby(key, old.value, -1)
-        pipe.hincrby(key, new.value, 1)
+        if new in (Status.APPROVED, Status.FLAGGED, Status.REJECTED):
+            pipe.hincrby(key, new.value, 1)
 
     # -- context for rules ---------------------------------------------------------------
 

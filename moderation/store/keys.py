@@ -66,6 +66,44 @@ class Keys:
         """Stream of ruleset changes: who activated or reverted what, when, and why."""
         return f"{self.prefix}ruleset:audit"
 
+    # -- comment events, audit, review ----------------------------------------------------
+
+    def events(self) -> str:
+        """Stream of comment events, one per state change (see moderation.domain.events)."""
+        return f"{self.prefix}events"
+
+    def comment_events(self, comment_id: str) -> str:
+        """List of one comment's events, oldest first: its history."""
+        return f"{self.prefix}events:comment:{comment_id}"
+
+    def audit(self) -> str:
+        """Append-only stream of every person's action (decisions, bans, keys, rules...)."""
+        return f"{self.prefix}audit"
+
+    def audit_for(self, target_type: str, target_id: str) -> str:
+        """The audit entries about one comment, author or webhook (copies, same ids)."""
+        return f"{self.prefix}audit:{target_type}:{target_id}"
+
+    def review(self, status: str, facet: str = "age", value: str = "") -> str:
+        """Review index of comments in a status (not pending). `age` (scored by creation
+        time), `score` (highest label score) and `priority` order the whole status; the
+        facets `article`, `author`, `label`, `rule`, `tag`, `edited` are subsets scored by
+        creation time."""
+        tail = f"{facet}:{value}" if value else facet
+        return f"{self.prefix}review:{status}:{tail}"
+
+    def review_article_counts(self, status: str) -> str:
+        """Hash: article id -> number of its comments in the status."""
+        return f"{self.prefix}review:{status}:article-counts"
+
+    def review_scratch(self, token: str) -> str:
+        """Short-lived intersection of review indexes for one filtered query."""
+        return f"{self.prefix}review:scratch:{token}"
+
+    def claim(self, comment_id: str) -> str:
+        """A moderator's claim on a review item; expires by itself."""
+        return f"{self.prefix}claim:{comment_id}"
+
     # -- moderator web page -------------------------------------------------------------
 
     def web_secret(self) -> str:

@@ -11,10 +11,10 @@ from support import make_settings
 from moderation.classifier.base import ModelInfo
 from moderation.classify import classify_batch
 from moderation.domain.comment import body_fingerprint, iso, utcnow
-from moderation.domain.verdict import Span, Status, Verdict
+from moderation.domain.verdict import DecidedBy, Decision, Span, Status, Verdict
 from moderation.ruleset import Ruleset, load_ruleset
 from moderation.services import Services
-from moderation.store.comments import NewComment, VerdictWrite
+from moderation.store.comments import Actor, DecisionResult, NewComment, VerdictWrite
 
 
 class KeywordClassifier:
@@ -97,25 +97,36 @@ def test_moderator_decision_is_never_overwritten(svc: Services, ruleset: Ruleset
     run(svc, [cid], ruleset)
     comment = svc.comments.get(cid)
     assert comment is not None and comment.verdict is not None
-    decided = comment.verdict.model_copy(
-        update={
-            "status": Status.APPROVED,
-            "decided_by": "moderator:alice",
-            "decided_at": iso(utcnow()),
-        }
+    alice = Actor(key_id="alice-key", name="alice", role="moderator")
+    outcome = svc.comments.decide(
+        cid, comment.revision, Decision.APPROVE, reason="fair criticism", note=None, actor=alice
     )
-    svc.redis.hset(
-        svc.keys.comment(cid), mapping={"verdict": decided.model_dump_json(), "status": "approved"}
-    )
+    assert outcome == (DecisionResult.DECIDED, comment.revision)
     rerun = comment.verdict.model_copy(update={"ruleset": None})
     assert svc.comments.write_machine_verdict(cid, comment.revision, rerun) is VerdictWrite.KEPT
-    assert svc.comments.get(cid).verdict.decided_by == "moderator:alice"  # type: ignore[union-attr]
+    kept = svc.comments.get(cid)
+    assert kept is not None and kept.status is Status.APPROVED
+    assert kept.verdict is not None and kept.verdict.decided_by is DecidedBy.MODERATOR
+    assert kept.verdict.decision is not None and kept.verdict.decision.actor == "alice-key"
+
+
+def test_an_edit_after_a_decision_is_moderated_again(svc: Services, ruleset: Ruleset) -> None:
+    cid = store(svc, "you idiot")
+    run(svc, [cid], ruleset)
+    alice = Actor(key_id="alice-key", name="alice", role="moderator")
+    svc.comments.decide(cid, 1, Decision.APPROVE, reason="ok", note=None, actor=alice)
+    svc.comments.edit(cid, "a thoughtful reply about the ambassador")
+    run(svc, [cid], ruleset)
+    comment = svc.comments.get(cid)
+    assert comment is not None and comment.revision == 2
+    assert comment.verdict is not None and comment.verdict.decided_by is not DecidedBy.MODERATOR
+    assert comment.verdict.revision == 2
 
 
 def test_verdict_for_an_old_revision_is_discarded(svc: Services) -> None:
     cid = store(svc, "first text")
     svc.comments.edit(cid, "second text")
-    stale = Verdict(status=Status.APPROVED, decided_by="model", decided_at=iso(utcnow()))
+    stale = Verdict(status=Status.APPROVED, decided_by=DecidedBy.MODEL, decided_at=iso(utcnow()))
     assert svc.comments.write_machine_verdict(cid, 1, stale) is VerdictWrite.STALE
     assert svc.comments.get(cid).status is Status.PENDING  # type: ignore[union-attr]
 

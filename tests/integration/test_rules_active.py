@@ -19,7 +19,7 @@ from test_api_rules import EXTRA, FILES_VERSION, bundle
 from moderation.cli import main
 from moderation.config import Settings
 from moderation.domain.comment import iso, utcnow
-from moderation.domain.verdict import ModelRef, RulesetRef, Status, Verdict
+from moderation.domain.verdict import DecidedBy, ModelRef, RulesetRef, Status, Verdict
 from moderation.ruleset.active import ActiveRuleset
 from moderation.ruleset.reload import RulesetHolder
 from moderation.services import Services
@@ -158,7 +158,7 @@ def test_backtest_reads_stored_comments_and_writes_nothing(redis_url: str, tmp_p
                 scores={"toxicity": 0.05, "insult": 0.01},
                 model=ModelRef(name="m", version="1"),
                 ruleset=RulesetRef(version=FILES_VERSION),
-                decided_by="model",
+                decided_by=DecidedBy.MODEL,
                 decided_at=iso(now),
             )
             svc.comments.write_machine_verdict(cid, 1, verdict)

@@ -1,0 +1,291 @@
+"""The review queue's indexes and claims.
+
+Every comment that is not pending sits in the indexes of its status: three orderings of the
+whole status (age, score, priority) and facet subsets (article, author, label, rule, tag,
+edited) scored by creation time. The comment store moves a comment between them inside the
+same MULTI that changes its status, so a query never sees a comment under the wrong status
+and never scans every comment: a filtered query intersects the ordering with the facet
+subsets it names (ZINTERSTORE, cost bounded by the smallest set) into a scratch key."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import redis
+
+from moderation.domain.verdict import Action, Status, Verdict
+from moderation.store.keys import Keys
+
+ReviewSort = Literal["priority", "age", "score"]
+INDEXED_STATUSES = (
+    Status.FLAGGED,
+    Status.REJECTED,
+    Status.APPROVED,
+    Status.ERROR,
+    Status.APPEALED,
+)
+SCRATCH_TTL_S = 10
+
+
+@dataclass(frozen=True)
+class Facets:
+    """What a comment is indexed under; stored with the comment so that it can be removed
+    from exactly those indexes later."""
+
+    article_id: str
+    author_id: str
+    created_ms: int
+    labels: list[str] = field(default_factory=list)
+    rule_ids: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    score: float = 0.0
+    priority: float = 0.0
+    edited: bool = False
+
+    def dumps(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def loads(cls, raw: str) -> Facets:
+        return cls(**json.loads(raw))
+
+    def subsets(self) -> list[tuple[str, str]]:
+        out = [("article", self.article_id), ("author", self.author_id)]
+        out += [("label", v) for v in self.labels]
+        out += [("rule", v) for v in self.rule_ids]
+        out += [("tag", v) for v in self.tags]
+        if self.edited:
+            out.append(("edited", "1"))
+        return out
+
+
+def priority_of(verdict: Verdict | None, author_rejections: int) -> float:
+    """Highest first: what a rule rejects, then what a rule flags, then by the highest label
+    score, nudged up for authors with a history of rejected comments."""
+    if verdict is None:
+        return 0.0
+    severity = max(
+        (
+            r.action.severity
+            for r in verdict.reasons
+            if r.source == "rule" and r.action and not r.shadow
+        ),
+        default=Action.APPROVE.severity,
+    )
+    return round(severity * 2 + verdict.max_score() + min(author_rejections, 10) * 0.05, 6)
+
+
+def facets_of(
+    *,
+    article_id: str,
+    author_id: str,
+    created_ms: int,
+    revision: int,
+    verdict: Verdict | None,
+    author_rejections: int,
+) -> Facets:
+    return Facets(
+        article_id=article_id,
+        author_id=author_id,
+        created_ms=created_ms,
+        labels=verdict.labels_over_threshold() if verdict else [],
+        rule_ids=verdict.rule_ids() if verdict else [],
+        tags=list(verdict.tags) if verdict else [],
+        score=verdict.max_score() if verdict else 0.0,
+        priority=priority_of(verdict, author_rejections),
+        edited=revision > 1,
+    )
+
+
+@dataclass(frozen=True)
+class ReviewFilter:
+    status: Status = Status.FLAGGED
+    article_id: str | None = None
+    author_id: str | None = None
+    label: str | None = None
+    rule_id: str | None = None
+    tag: str | None = None
+    edited: bool | None = None
+    min_score: float | None = None
+    max_score: float | None = None
+
+    def subsets(self) -> list[tuple[str, str]]:
+        pairs = [
+            ("article", self.article_id),
+            ("author", self.author_id),
+            ("label", self.label),
+            ("rule", self.rule_id),
+            ("tag", self.tag),
+            ("edited", "1" if self.edited else None),
+        ]
+        return [(facet, value) for facet, value in pairs if value]
+
+
+Cursor = tuple[float, str]
+
+
+class ReviewIndex:
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.r: Any = client
+        self.keys = keys
+
+    # -- writing (inside the comment store's MULTI) --------------------------------------
+
+    def add(self, pipe: Any, comment_id: str, status: Status, facets: Facets) -> None:
+        if status not in INDEXED_STATUSES:
+            return
+        s = status.value
+        pipe.zadd(self.keys.review(s, "age"), {comment_id: facets.created_ms})
+        pipe.zadd(self.keys.review(s, "score"), {comment_id: facets.score})
+        pipe.zadd(self.keys.review(s, "priority"), {comment_id: facets.priority})
+        for facet, value in facets.subsets():
+            pipe.zadd(self.keys.review(s, facet, value), {comment_id: facets.created_ms})
+        pipe.hincrby(self.keys.review_article_counts(s), facets.article_id, 1)
+
+    def remove(self, pipe: Any, comment_id: str, status: Status, facets: Facets) -> None:
+        if status not in INDEXED_STATUSES:
+            return
+        s = status.value
+        for ordering in ("age", "score", "priority"):
+            pipe.zrem(self.keys.review(s, ordering), comment_id)
+        for facet, value in facets.subsets():
+            pipe.zrem(self.keys.review(s, facet, value), comment_id)
+        pipe.hincrby(self.keys.review_article_counts(s), facets.article_id, -1)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def counts_by_status(self) -> dict[str, int]:
+        pipe = self.r.pipeline(transaction=False)
+        for status in INDEXED_STATUSES:
+            pipe.zcard(self.keys.review(status.value, "age"))
+        return {s.value: int(n) for s, n in zip(INDEXED_STATUSES, pipe.execute(), strict=True)}
+
+    def counts_by_article(self, status: Status, top: int = 50) -> dict[str, int]:
+        raw = self.r.hgetall(self.keys.review_article_counts(status.value))
+        counts = sorted(((a, int(n)) for a, n in raw.items() if int(n) > 0), key=lambda p: -p[1])
+        return dict(counts[:top])
+
+    def query(
+        self, flt: ReviewFilter, sort: ReviewSort, limit: int, cursor: Cursor | None
+    ) -> tuple[list[str], Cursor | None, int]:
+        """Comment ids in `sort` order (highest priority or score first; oldest first for
+        age, as a queue is worked), the next cursor and the number of matches."""
+        status = flt.status.value
+        ordering = self.keys.review(status, sort)
+        subsets = [self.keys.review(status, f, v) for f, v in flt.subsets()]
+        scored_range = flt.min_score is not None or flt.max_score is not None
+        if not subsets and not scored_range:
+            return self._page(ordering, sort, limit, cursor, self.r.zcard(ordering))
+        scratch = self.keys.review_scratch(secrets.token_hex(8))
+        pipe = self.r.pipeline(transaction=False)
+        sources = [ordering, *subsets]
+        if scored_range:
+            band = self.keys.review_scratch(secrets.token_hex(8))
+            low = "-inf" if flt.min_score is None else flt.min_score
+            high = "+inf" if flt.max_score is None else flt.max_score
+            pipe.zrangestore(band, self.keys.review(status, "score"), low, high, byscore=True)
+            pipe.expire(band, SCRATCH_TTL_S)
+            sources.append(band)
+        # Weight 1 on the ordering only: the intersection keeps the ordering's scores.
+        pipe.zinterstore(scratch, {k: (1 if i == 0 else 0) for i, k in enumerate(sources)})
+        pipe.expire(scratch, SCRATCH_TTL_S)
+        total = pipe.execute()[-2]
+        try:
+            return self._page(scratch, sort, limit, cursor, int(total))
+        finally:
+            self.r.delete(scratch, *([band] if scored_range else []))
+
+    def _page(
+        self, key: str, sort: ReviewSort, limit: int, cursor: Cursor | None, total: int
+    ) -> tuple[list[str], Cursor | None, int]:
+        """Keyset pagination on (score, id): nothing skipped or repeated while items move."""
+        descending = sort != "age"
+        ids, scores = page_by_score(self.r, key, limit, cursor, descending=descending)
+        more = len(ids) > limit
+        next_cursor = (scores[limit - 1], ids[limit - 1]) if more and limit else None
+        return ids[:limit], next_cursor, total
+
+    # -- claims --------------------------------------------------------------------------
+
+    def claim(self, comment_id: str, actor: str, actor_name: str, ttl_s: int) -> dict[str, Any]:
+        """Take or renew the claim; returns the claim in force (maybe someone else's)."""
+        key = self.keys.claim(comment_id)
+        value = json.dumps({"actor": actor, "actor_name": actor_name})
+
+        def txn(pipe: Any) -> dict[str, Any]:
+            current = pipe.get(key)
+            holder = json.loads(current) if current else None
+            if holder is not None and holder["actor"] != actor:
+                return {**holder, "expires_in_s": max(int(pipe.ttl(key)), 0)}
+            pipe.multi()
+            pipe.set(key, value, ex=ttl_s)
+            return {"actor": actor, "actor_name": actor_name, "expires_in_s": ttl_s}
+
+        claim: dict[str, Any] = self.r.transaction(txn, key, value_from_callable=True)
+        return claim
+
+    def release(self, comment_id: str, actor: str) -> bool:
+        key = self.keys.claim(comment_id)
+
+        def txn(pipe: Any) -> bool:
+            current = pipe.get(key)
+            if not current or json.loads(current)["actor"] != actor:
+                return False
+            pipe.multi()
+            pipe.delete(key)
+            return True
+
+        released: bool = self.r.transaction(txn, key, value_from_callable=True)
+        return released
+
+    def claims(self, comment_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = list(comment_ids)
+        if not ids:
+            return {}
+        pipe = self.r.pipeline(transaction=False)
+        for cid in ids:
+            pipe.get(self.keys.claim(cid))
+            pipe.ttl(self.keys.claim(cid))
+        raw = pipe.execute()
+        out: dict[str, dict[str, Any]] = {}
+        for i, cid in enumerate(ids):
+            value, ttl = raw[2 * i], raw[2 * i + 1]
+            if value:
+                out[cid] = {**json.loads(value), "expires_in_s": max(int(ttl), 0)}
+        return out
+
+
+def page_by_score(
+    r: Any, key: str, limit: int, cursor: Cursor | None, *, descending: bool
+) -> tuple[list[str], list[float]]:
+    """Up to limit + 1 members after the cursor (score, id) in score order, ties broken by
+    id in the same direction, with their scores."""
+    ids: list[str] = []
+    scores: list[float] = []
+    if cursor is not None:
+        score, last_id = cursor
+        same = sorted(r.zrangebyscore(key, score, score), reverse=descending)
+        ties = [m for m in same if (m < last_id if descending else m > last_id)]
+        ids = ties[: limit + 1]
+        scores = [score] * len(ids)
+        if len(ids) > limit:
+            return ids, scores
+        if descending:
+            pairs = r.zrevrangebyscore(
+                key, f"({score}", "-inf", start=0, num=limit + 1 - len(ids), withscores=True
+            )
+        else:
+            pairs = r.zrangebyscore(
+                key, f"({score}", "+inf", start=0, num=limit + 1 - len(ids), withscores=True
+            )
+    elif descending:
+        pairs = r.zrevrangebyscore(key, "+inf", "-inf", start=0, num=limit + 1, withscores=True)
+    else:
+        pairs = r.zrangebyscore(key, "-inf", "+inf", start=0, num=limit + 1, withscores=True)
+    ids += [m for m, _ in pairs]
+    scores += [float(s) for _, s in pairs]
+    return ids, scores
