@@ -42,7 +42,8 @@ def create_celery_app(settings: Settings) -> Celery:
         },
     )
     app.conf.moderation_settings = settings
-    from workers import tasks
+    from workers import tasks, webhook_tasks
 
     tasks.register(app, settings)
+    webhook_tasks.register(app, settings)
     return app

@@ -1,0 +1,1 @@
+"""Webhook notifications: signed (Standard Webhooks), retried, observable and SSRF-safe."""
