@@ -133,6 +133,9 @@ def worker_env(settings: Settings) -> dict[str, str]:
     )
     if settings.broker_url:
         env["MODERATION_BROKER_URL"] = settings.broker_url
+    for name in type(settings).model_fields:
+        if name.startswith("webhook_"):
+            env[f"MODERATION_{name.upper()}"] = str(getattr(settings, name))
     return env
 
 
