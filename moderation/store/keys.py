@@ -57,6 +57,15 @@ class Keys:
     def author_profile(self, author_id: str) -> str:
         return f"{self.prefix}author:{author_id}:profile"
 
+    def author_comments(self, author_id: str) -> str:
+        """Sorted set of an author's comment ids by creation time (ms): their history."""
+        return f"{self.prefix}author:{author_id}:comments"
+
+    def agreement_stats(self) -> str:
+        """Hash of monotonic counters of moderator decisions against the machine's verdict:
+        `<scope>|<name>|<outcome>` (scope: all, label, rule) -> count."""
+        return f"{self.prefix}stats:agreement"
+
     def ruleset_active(self) -> str:
         """Hash: the ruleset activated through the admin API (version, files as JSON, who, when).
         When absent, workers use the rule files on disk."""
