@@ -92,6 +92,12 @@ class CommentOut(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     created_at: str
     updated_at: str
+    appeal: dict[str, Any] | None = Field(
+        default=None, description="The site's appeal of a rejection: message, revision, at."
+    )
+    final: bool = Field(
+        default=False, description="Decided on appeal: no further decision or appeal."
+    )
 
     @classmethod
     def of(cls, c: Comment) -> CommentOut:
@@ -108,6 +114,8 @@ class CommentOut(BaseModel):
             metadata=c.metadata,
             created_at=c.created_at,
             updated_at=c.updated_at,
+            appeal=c.appeal,
+            final=c.final,
         )
 
 
