@@ -4,7 +4,7 @@ Redis transactions (WATCH/MULTI): a reader never sees a comment in two status in
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -15,7 +15,9 @@ import redis
 from moderation.domain.comment import Comment, epoch_ms, iso, text_fingerprint, utcnow
 from moderation.domain.events import CommentEvent, EventType
 from moderation.domain.verdict import DecidedBy, Decision, ModeratorDecision, Status, Verdict
+from moderation.store.agreement import Agreement
 from moderation.store.audit import AuditEntry, AuditLog
+from moderation.store.authors import effective_profile
 from moderation.store.events import EventLog
 from moderation.store.keys import Keys
 from moderation.store.review import Facets, ReviewIndex, facets_of
@@ -134,6 +136,9 @@ class CommentStore:
         self.events = events or EventLog(client, keys)
         self.audit = audit or AuditLog(client, keys)
         self.review = ReviewIndex(client, keys)
+        self.agreement = Agreement(client, keys)
+        # What "now" is for an author's ban expiry; a test moves it instead of sleeping.
+        self.clock: Callable[[], datetime] = utcnow
 
     # -- reading -------------------------------------------------------------------------
 
@@ -363,6 +368,7 @@ class CommentStore:
                 self.keys.article_comments(new.article_id, Status.PENDING), {new.id: created_ms}
             )
             pipe.zadd(self.keys.pending(), {new.id: epoch_ms(utcnow())})
+            pipe.zadd(self.keys.author_comments(new.author_id), {new.id: created_ms})
             pipe.zadd(
                 self.keys.author_recent(new.author_id),
                 {f"{text_fingerprint(new.text)}:{new.id}": epoch_ms(utcnow())},
@@ -566,6 +572,7 @@ class CommentStore:
                 return DecisionResult.FINAL, cur.revision
             if cur.moderator_decided and cur.status is decision.status:
                 return DecisionResult.UNCHANGED, cur.revision
+            prior_agreement = pipe.hget(key, "agreement")
             now = iso(utcnow())
             base = cur.verdict or Verdict(
                 status=cur.status, decided_by=DecidedBy.SYSTEM, decided_at=now
@@ -601,10 +608,19 @@ class CommentStore:
                     "status": cur.status.value,
                     "verdict": cur.verdict.model_dump_json() if cur.verdict else "",
                     "final": cur.final,
+                    "agreement": prior_agreement or "",
                 }
             )
             rejections = self.author_counts(cur.author_id).get(Status.REJECTED.value, 0)
             pipe.multi()
+            agreement = self.agreement.on_decide(
+                pipe,
+                prior=prior_agreement,
+                status_before=cur.status,
+                verdict=cur.verdict,
+                revision=cur.revision,
+                decision=decision.status,
+            )
             self._transition(
                 pipe,
                 cur,
@@ -615,6 +631,7 @@ class CommentStore:
                 fields={
                     "previous": previous,
                     "final": "1" if cur.status is Status.APPEALED else "0",
+                    "agreement": agreement,
                 },
             )
             self._count_author(pipe, cur.author_id, cur.status, decision.status)
@@ -658,6 +675,7 @@ class CommentStore:
             if age > window_s:
                 return UndoResult.EXPIRED
             previous = json.loads(cur.previous)
+            current_agreement = pipe.hget(key, "agreement")
             old_status = Status(previous["status"])
             old_verdict = (
                 Verdict.model_validate_json(previous["verdict"]) if previous["verdict"] else None
@@ -673,6 +691,9 @@ class CommentStore:
             )
             rejections = self.author_counts(cur.author_id).get(Status.REJECTED.value, 0)
             pipe.multi()
+            agreement = self.agreement.on_undo(
+                pipe, current=current_agreement, restored=previous.get("agreement")
+            )
             self._transition(
                 pipe,
                 cur,
@@ -680,7 +701,11 @@ class CommentStore:
                 old_verdict,
                 event,
                 author_rejections=rejections,
-                fields={"previous": "", "final": "1" if previous.get("final") else "0"},
+                fields={
+                    "previous": "",
+                    "final": "1" if previous.get("final") else "0",
+                    "agreement": agreement,
+                },
             )
             self._count_author(pipe, cur.author_id, cur.status, old_status)
             self.audit.append(
@@ -837,15 +862,10 @@ class CommentStore:
             self.r.hset(self.keys.article_settings(article_id), mapping=encoded)
         return self.article_settings(article_id)
 
-    def author_profile(self, author_id: str) -> dict[str, Any]:
+    def author_profile(self, author_id: str, at: datetime | None = None) -> dict[str, Any]:
+        """The standing in force now (or `at`): an expired ban reads as no ban."""
         raw = self.r.hgetall(self.keys.author_profile(author_id))
-        return {
-            "banned": raw.get("banned") == "1",
-            "suspended": raw.get("suspended") == "1",
-            "note": raw.get("note", ""),
-            "updated_by": raw.get("updated_by", ""),
-            "updated_at": raw.get("updated_at", ""),
-        }
+        return effective_profile(raw, at or self.clock())
 
     def set_author_profile(
         self, author_id: str, *, banned: bool, suspended: bool, note: str, updated_by: str
