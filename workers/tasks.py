@@ -79,6 +79,13 @@ def sweep_pending(services: Services, queue: TaskQueue) -> dict[str, int]:
     return {"requeued": requeued, "dead_lettered": dead, "backlog": 0}
 
 
+def trim_events(services: Services) -> int:
+    """Drop comment events older than the retention age (the stream is also capped by
+    length on every append). Each comment's own history list is kept with the comment."""
+    max_age_ms = services.settings.event_stream_max_age_days * 86_400_000
+    return services.events.trim_older_than(epoch_ms(utcnow()) - max_age_ms)
+
+
 def register(app: Celery, settings: Settings) -> None:
     @app.task(
         name=CLASSIFY_TASK,
@@ -107,7 +114,9 @@ def register(app: Celery, settings: Settings) -> None:
     @app.task(name=SWEEP_TASK, ignore_result=True)
     def sweep() -> dict[str, int]:
         state = runtime.get_state(settings, need_model=False)
-        return sweep_pending(state.services, TaskQueue(app, settings.broker_timeout_s))
+        trimmed = trim_events(state.services)
+        result = sweep_pending(state.services, TaskQueue(app, settings.broker_timeout_s))
+        return {**result, "events_trimmed": trimmed}
 
 
 def connect_worker_signals(app: Celery, settings: Settings, *, load_model: bool) -> None:
