@@ -9,6 +9,7 @@ from moderation.domain.comment import Comment
 from moderation.domain.verdict import Status
 from moderation.errors import ProblemError
 from moderation.services import Services
+from moderation.store.review import ReviewFilter
 from moderation.store.websessions import WebSession
 from moderation.web.models import (
     AuthorSummary,
@@ -24,23 +25,45 @@ from moderation.web.render import snippet
 PAGE_SIZE = 50
 
 
+def _decode_cursor(raw: str | None) -> tuple[float, str] | None:
+    score, sep, last_id = (raw or "").partition("~")
+    try:
+        return (float(score), last_id) if sep and last_id else None
+    except ValueError:
+        return None
+
+
 def load_queue(svc: Services, filters: QueueFilters, cursor: str | None) -> QueueView:
-    # Transitional: one article's status index, until the review service lands.
-    rows: list[Row] = []
-    total = 0
-    if filters.article:
-        comments, _ = svc.comments.list_article(
-            filters.article, Status(filters.status), PAGE_SIZE, None
-        )
-        rows = [Row.of(c) for c in comments]
-        total = len(rows)
+    status = Status(filters.status)
+    review = svc.comments.review
+    ids, next_cursor, total = review.query(
+        ReviewFilter(
+            status=status,
+            article_id=filters.article or None,
+            author_id=filters.author or None,
+            label=filters.label or None,
+            rule_id=filters.rule or None,
+            tag=filters.tag or None,
+            min_score=filters.min_score,
+            max_score=filters.max_score,
+        ),
+        filters.sort,
+        PAGE_SIZE,
+        _decode_cursor(cursor),
+    )
+    claims = review.claims(ids)
+    rows = [
+        Row.of(c, claims.get(c.id, {}).get("actor_name", ""))
+        for c in svc.comments.get_many(ids)
+        if c is not None
+    ]
     return QueueView(
         filters=filters,
         rows=rows,
         total=total,
-        counts_by_status={filters.status: total},
-        counts_by_article={filters.article: total} if filters.article else {},
-        next_cursor=None,
+        counts_by_status=review.counts_by_status(),
+        counts_by_article=review.counts_by_article(status),
+        next_cursor=f"{next_cursor[0]!r}~{next_cursor[1]}" if next_cursor else None,
     )
 
 
