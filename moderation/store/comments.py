@@ -302,6 +302,12 @@ class CommentStore:
             pipe.zadd(self.keys.pending(), {cur.id: epoch_ms(utcnow())})
         else:
             pipe.zrem(self.keys.pending(), cur.id)
+        # The dead-letter set holds exactly the comments in status error, however they
+        # leave it (retry, edit, a moderator's decision) or come back (undo).
+        if new_status is Status.ERROR:
+            pipe.zadd(self.keys.dead_letter(), {cur.id: epoch_ms(utcnow())})
+        elif cur.status is Status.ERROR:
+            pipe.zrem(self.keys.dead_letter(), cur.id)
         self.events.append(pipe, event)
 
     def _event(
@@ -515,7 +521,6 @@ class CommentStore:
                 pipe, cur, Status.ERROR, verdict, event, fields={"last_error": message[:2000]}
             )
             pipe.hincrby(self.keys.verdict_counts(), Status.ERROR.value, 1)
-            pipe.zadd(self.keys.dead_letter(), {comment_id: epoch_ms(now)})
             return True
 
         ok: bool = self.r.transaction(txn, key, value_from_callable=True)
@@ -540,7 +545,6 @@ class CommentStore:
             self._transition(
                 pipe, cur, Status.PENDING, None, event, fields={"attempts": "0", "enqueued": "0"}
             )
-            pipe.zrem(self.keys.dead_letter(), comment_id)
             return True
 
         ok: bool = self.r.transaction(txn, key, value_from_callable=True)

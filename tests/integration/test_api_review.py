@@ -365,3 +365,17 @@ def test_roles_of_the_review_api(env: tuple[Flask, Services]) -> None:
     )
     assert client.get("/v1/review").status_code == 401
     assert decide(client, "c1", "approve", key=ADMIN_KEY).status_code == 200
+
+
+def test_dead_letter_set_follows_the_error_status(env: tuple[Flask, Services]) -> None:
+    app, svc = env
+    client = app.test_client()
+    svc.comments.create(NewComment("d1", "art-1", "u-1", "text", utcnow(), None, None, {}, "h"))
+    svc.comments.mark_error("d1", 1, "model crashed")
+    assert ids(queue(client, status="error")) == ["d1"]
+    assert svc.redis.zscore(svc.keys.dead_letter(), "d1") is not None
+    assert decide(client, "d1", "approve").status_code == 200
+    assert svc.redis.zscore(svc.keys.dead_letter(), "d1") is None
+    client.delete("/v1/comments/d1/decision", headers=auth(MODERATOR_KEY))
+    assert svc.comments.get("d1").status is Status.ERROR  # type: ignore[union-attr]
+    assert svc.redis.zscore(svc.keys.dead_letter(), "d1") is not None
