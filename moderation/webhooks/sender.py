@@ -41,14 +41,9 @@ class Sender:
 
     def deliver(self, delivery_id: str) -> str:
         """Returns what happened, for the task's log line."""
-        lock_ms = int(
-            1000
-            * (
-                self.settings.webhook_connect_timeout_s
-                + 2 * self.settings.webhook_read_timeout_s
-                + 5
-            )
-        )
+        # As long as the lease: when it ends the sweep re-sends, and that copy must be able
+        # to take the lock of a worker that died holding it.
+        lock_ms = int(self.settings.webhook_lease_s * 1000)
         if not self.store.lock(delivery_id, lock_ms):
             return "busy"  # another copy of this task is sending it right now
         try:
