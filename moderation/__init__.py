@@ -12,7 +12,7 @@ from moderation.config import Settings
 def create_app(settings: Settings | None = None, celery_app: Any = None) -> Flask:
     """Build the API. Nothing connects here: Redis and the broker are reached per request."""
     from moderation import web
-    from moderation.api import comments, context, docs, health, review, rules, webhooks
+    from moderation.api import audit, comments, context, docs, health, review, rules, webhooks
     from moderation.errors import register_error_handlers
     from moderation.queue import TaskQueue
     from moderation.services import Services
@@ -28,7 +28,8 @@ def create_app(settings: Settings | None = None, celery_app: Any = None) -> Flas
     app.extensions["moderation.queue"] = TaskQueue(celery_app, settings.broker_timeout_s)
     register_error_handlers(app)
     health.install_metrics(app, svc)
-    for bp in (comments.bp, review.bp, context.bp, rules.bp, webhooks.bp, health.bp, docs.bp):
-        app.register_blueprint(bp)
+    blueprints = (comments, review, context, audit, rules, webhooks, health, docs)
+    for module in blueprints:
+        app.register_blueprint(module.bp)
     app.register_blueprint(web.bp)
     return app

@@ -154,11 +154,16 @@ def keys() -> None:
 @click.option("--name", default="", help="who the key is for")
 def keys_create(role: str, name: str) -> None:
     """Create an API key and print it once; only its hash is stored."""
+    import getpass
+
     from moderation.services import Services
+    from moderation.store.comments import Actor
 
     svc = Services.from_settings(_settings())
+    # Audited as whoever ran the command where: the command line has no API key to name.
+    operator = Actor(key_id="cli", name=f"{getpass.getuser()}@{socket.gethostname()}", role="")
     try:
-        secret, key = svc.api_keys.create(role, name)  # type: ignore[arg-type]
+        secret, key = svc.api_keys.create(role, name, actor=operator)  # type: ignore[arg-type]
     except redis.RedisError as exc:
         raise click.ClickException(
             f"cannot reach Redis at {svc.settings.redis_url}: {exc}"

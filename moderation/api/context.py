@@ -1,18 +1,22 @@
 """What the rules know beyond the text: per-article settings (set by the site) and an
-author's standing (set by moderators)."""
+author's standing (set by moderators: ban or suspension with a reason and an optional
+expiry, audited), with the author's history for the moderator deciding on it."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from flask import Blueprint
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from moderation.api.auth import Caller, services
 from moderation.api.framework import operation
-from moderation.api.schemas import NO_NUL_PATTERN
-from moderation.errors import Problem
+from moderation.api.schemas import NO_NUL_PATTERN, CommentOut
+from moderation.domain.comment import utcnow
+from moderation.errors import Problem, ProblemError
+from moderation.store.authors import AuthorStore
 
 bp = Blueprint("context", __name__, url_prefix="/v1")
 log = structlog.get_logger(__name__)
@@ -43,21 +47,84 @@ class ArticleSettingsOut(BaseModel):
 
 
 class AuthorIn(BaseModel):
+    """The whole standing at once (the site's or a moderator's tool); fields left out are
+    false or empty. `POST .../ban`, `.../suspend` and `.../unban` say the same more plainly."""
+
     model_config = ConfigDict(extra="forbid")
 
     banned: bool = False
     suspended: bool = False
     note: str = Field(default="", max_length=2000, pattern=NO_NUL_PATTERN)
+    reason: str = Field(default="", max_length=500, pattern=NO_NUL_PATTERN)
+    expires_at: datetime | None = Field(
+        default=None, description="When a ban or suspension ends by itself (ISO 8601 with offset)."
+    )
+    for_s: int | None = Field(
+        default=None, gt=0, le=10 * 365 * 86400, description="Or: how many seconds it lasts."
+    )
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> AuthorIn:
+        if self.expires_at is not None and self.for_s is not None:
+            raise ValueError("give expires_at or for_s, not both")
+        if self.expires_at is not None and self.expires_at.tzinfo is None:
+            raise ValueError("expires_at needs a UTC offset, e.g. 2026-12-31T00:00:00Z")
+        return self
+
+    def expiry(self, now: datetime) -> datetime | None:
+        if self.for_s is not None:
+            return now + timedelta(seconds=self.for_s)
+        return self.expires_at
+
+
+class SanctionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, pattern=NO_NUL_PATTERN)
+    note: str = Field(default="", max_length=2000, pattern=NO_NUL_PATTERN)
+    expires_at: datetime | None = Field(
+        default=None, description="When it ends by itself (ISO 8601 with offset); none: never."
+    )
+    for_s: int | None = Field(
+        default=None, gt=0, le=10 * 365 * 86400, description="Or: how many seconds it lasts."
+    )
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> SanctionIn:
+        if self.expires_at is not None and self.for_s is not None:
+            raise ValueError("give expires_at or for_s, not both")
+        if self.expires_at is not None and self.expires_at.tzinfo is None:
+            raise ValueError("expires_at needs a UTC offset, e.g. 2026-12-31T00:00:00Z")
+        return self
+
+
+class UnbanIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(default="", max_length=500, pattern=NO_NUL_PATTERN)
+
+
+class AuthorQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=20, ge=0, le=100, description="How many latest comments.")
 
 
 class AuthorOut(BaseModel):
     author_id: str
+    standing: str = Field(description="active, suspended or banned: what the rules see now.")
     banned: bool
     suspended: bool
+    reason: str
+    expires_at: str | None = Field(description="When the ban or suspension ends by itself.")
+    lapsed: bool = Field(description="A ban or suspension was set and has expired.")
     note: str
     updated_by: str
     updated_at: str
-    counts: dict[str, int]
+    counts: dict[str, int] = Field(description="The author's comments per current status.")
+    latest: list[CommentOut] = Field(
+        default_factory=list, description="Newest first, with their verdicts."
+    )
 
 
 def _article_out(article_id: str, values: dict[str, Any]) -> ArticleSettingsOut:
@@ -102,47 +169,157 @@ def put_article_settings(article_id: str, *, caller: Caller, body: ArticleSettin
     return _article_out(article_id, values)
 
 
-def _author_out(author_id: str) -> AuthorOut:
-    store = services().comments
+def _authors() -> AuthorStore:
+    svc = services()
+    return AuthorStore(svc.redis, svc.keys, svc.audit)
+
+
+def _author_out(author_id: str, latest: int = 0) -> AuthorOut:
+    svc = services()
+    authors = _authors()
+    ids = authors.latest_ids(author_id, latest) if latest else []
+    comments = [c for c in svc.comments.get_many(ids) if c is not None]
     return AuthorOut(
         author_id=author_id,
-        counts=store.author_counts(author_id),
-        **store.author_profile(author_id),
+        counts=authors.counts(author_id),
+        latest=[CommentOut.of(c) for c in comments],
+        **svc.comments.author_profile(author_id),
     )
 
 
-@bp.get("/authors/<author_id>")
-@operation(
-    "An author's standing and verdict history counts",
-    roles=("moderator",),
-    responses={200: AuthorOut},
-    tags=("context",),
-)
-def get_author(author_id: str, *, caller: Caller) -> Any:
-    return _author_out(author_id)
+def _expiry_not_past(expires_at: datetime | None) -> None:
+    if expires_at is not None and expires_at <= utcnow():
+        raise ProblemError(
+            422,
+            "validation",
+            "Unprocessable Content",
+            "expires_at is in the past: the ban would never be in force",
+            errors=[{"field": "expires_at", "message": "must be in the future"}],
+        )
 
 
-@bp.put("/authors/<author_id>")
-@operation(
-    "Ban, suspend or reinstate an author",
-    roles=("moderator",),
-    body=AuthorIn,
-    responses={200: AuthorOut, 422: Problem},
-    tags=("context",),
-)
-def put_author(author_id: str, *, caller: Caller, body: AuthorIn) -> Any:
-    services().comments.set_author_profile(
+def _set_standing(
+    author_id: str,
+    caller: Caller,
+    *,
+    banned: bool,
+    suspended: bool,
+    reason: str,
+    note: str,
+    expires_at: datetime | None,
+) -> AuthorOut:
+    _expiry_not_past(expires_at)
+    after = _authors().set_standing(
         author_id,
-        banned=body.banned,
-        suspended=body.suspended,
-        note=body.note,
-        updated_by=f"{caller.role}:{caller.key_id}",
+        banned=banned,
+        suspended=suspended,
+        reason=reason,
+        note=note,
+        expires_at=expires_at,
+        actor=caller.actor,
     )
     log.info(
         "author.standing",
         author_id=author_id,
         by=caller.key_id,
-        banned=body.banned,
-        suspended=body.suspended,
+        standing=after["standing"],
+        expires_at=after["expires_at"],
     )
     return _author_out(author_id)
+
+
+@bp.get("/authors/<author_id>")
+@operation(
+    "An author's standing, comment counts per status and latest comments with verdicts",
+    roles=("moderator",),
+    query=AuthorQuery,
+    responses={200: AuthorOut, 422: Problem},
+    tags=("authors",),
+)
+def get_author(author_id: str, *, caller: Caller, query: AuthorQuery) -> Any:
+    return _author_out(author_id, query.limit)
+
+
+@bp.put("/authors/<author_id>")
+@operation(
+    "Set an author's whole standing: ban, suspend or reinstate",
+    roles=("moderator",),
+    body=AuthorIn,
+    responses={200: AuthorOut, 422: Problem},
+    tags=("authors",),
+    description="Audited as author.ban, author.suspend or author.unban. An expiry "
+    "(`expires_at` or `for_s`) ends the ban by itself: the rules stop seeing it then.",
+)
+def put_author(author_id: str, *, caller: Caller, body: AuthorIn) -> Any:
+    return _set_standing(
+        author_id,
+        caller,
+        banned=body.banned,
+        suspended=body.suspended,
+        reason=body.reason,
+        note=body.note,
+        expires_at=body.expiry(utcnow()),
+    )
+
+
+def _sanction(author_id: str, caller: Caller, body: SanctionIn, *, banned: bool) -> AuthorOut:
+    expires_at = (
+        utcnow() + timedelta(seconds=body.for_s) if body.for_s is not None else body.expires_at
+    )
+    return _set_standing(
+        author_id,
+        caller,
+        banned=banned,
+        suspended=not banned,
+        reason=body.reason,
+        note=body.note,
+        expires_at=expires_at,
+    )
+
+
+@bp.post("/authors/<author_id>/ban")
+@operation(
+    "Ban an author, for good or until an expiry",
+    roles=("moderator",),
+    body=SanctionIn,
+    responses={200: AuthorOut, 422: Problem},
+    tags=("authors",),
+    description="The rules see `banned` (the default rules reject the author's comments) "
+    "until the expiry, if any. Audited as author.ban with the reason.",
+)
+def ban_author(author_id: str, *, caller: Caller, body: SanctionIn) -> Any:
+    return _sanction(author_id, caller, body, banned=True)
+
+
+@bp.post("/authors/<author_id>/suspend")
+@operation(
+    "Suspend an author, for good or until an expiry",
+    roles=("moderator",),
+    body=SanctionIn,
+    responses={200: AuthorOut, 422: Problem},
+    tags=("authors",),
+    description="Audited as author.suspend with the reason.",
+)
+def suspend_author(author_id: str, *, caller: Caller, body: SanctionIn) -> Any:
+    return _sanction(author_id, caller, body, banned=False)
+
+
+@bp.post("/authors/<author_id>/unban")
+@operation(
+    "Lift an author's ban or suspension",
+    roles=("moderator",),
+    body=UnbanIn,
+    responses={200: AuthorOut, 422: Problem},
+    tags=("authors",),
+    description="Audited as author.unban.",
+)
+def unban_author(author_id: str, *, caller: Caller, body: UnbanIn) -> Any:
+    return _set_standing(
+        author_id,
+        caller,
+        banned=False,
+        suspended=False,
+        reason=body.reason,
+        note="",
+        expires_at=None,
+    )

@@ -226,6 +226,7 @@ def activate_ruleset(*, caller: Caller, body: Activation) -> Any:
         role=caller.role,
         comment=body.comment,
         files_version=active.files.version,
+        actor_name=caller.name,
     )
     active.check()
     log.info(
@@ -265,7 +266,11 @@ def revert_ruleset(*, caller: Caller, query: RevertQuery) -> Any:
     active = active_rules()
     files = active.files.current()
     change = rule_store().revert(
-        actor=caller.key_id, role=caller.role, comment=query.comment, files_version=files.version
+        actor=caller.key_id,
+        role=caller.role,
+        comment=query.comment,
+        files_version=files.version,
+        actor_name=caller.name,
     )
     active.check()
     if change.changed:

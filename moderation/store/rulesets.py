@@ -14,6 +14,8 @@ from typing import Any, Literal
 import redis
 
 from moderation.domain.comment import iso, utcnow
+from moderation.store.audit import AuditEntry as SharedAuditEntry
+from moderation.store.audit import AuditLog
 from moderation.store.keys import Keys
 
 AUDIT_MAXLEN = 10_000
@@ -60,6 +62,7 @@ class RulesetStore:
         self.r: Any = client
         self.keys = keys
         self.audit_maxlen = audit_maxlen
+        self.shared_audit = AuditLog(client, keys)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -113,6 +116,7 @@ class RulesetStore:
         role: str,
         comment: str,
         files_version: str,
+        actor_name: str = "",
     ) -> Change:
         """Make `files` the active ruleset and audit it. `files_version` is what was active
         before when no bundle was (the rule files on disk)."""
@@ -134,13 +138,15 @@ class RulesetStore:
             pipe.multi()
             pipe.delete(key)  # no field of the previous bundle survives
             pipe.hset(key, mapping=record)
-            self._audit(pipe, change, "activate", actor, role, version, comment)
+            self._audit(pipe, change, "activate", actor, role, version, comment, actor_name)
             return change
 
         result: Change = self.r.transaction(txn, key, value_from_callable=True)
         return result
 
-    def revert(self, *, actor: str, role: str, comment: str, files_version: str) -> Change:
+    def revert(
+        self, *, actor: str, role: str, comment: str, files_version: str, actor_name: str = ""
+    ) -> Change:
         """Back to the rule files on disk; a no-op (and no audit entry) when already there."""
         key = self.keys.ruleset_active()
         at = iso(utcnow())
@@ -152,7 +158,7 @@ class RulesetStore:
             change = Change(True, old, "api", at)
             pipe.multi()
             pipe.delete(key)
-            self._audit(pipe, change, "revert", actor, role, files_version, comment)
+            self._audit(pipe, change, "revert", actor, role, files_version, comment, actor_name)
             return change
 
         result: Change = self.r.transaction(txn, key, value_from_callable=True)
@@ -167,7 +173,9 @@ class RulesetStore:
         role: str,
         new_version: str,
         comment: str,
+        actor_name: str,
     ) -> None:
+        """The ruleset's own trail (as it always was) and the service's shared audit log."""
         pipe.xadd(
             self.keys.ruleset_audit(),
             {
@@ -182,4 +190,22 @@ class RulesetStore:
             },
             maxlen=self.audit_maxlen,
             approximate=True,
+        )
+        self.shared_audit.append(
+            pipe,
+            SharedAuditEntry(
+                action=f"ruleset.{action}",
+                target_type="ruleset",
+                target_id=new_version,
+                actor=actor,
+                actor_name=actor_name,
+                role=role,
+                at=change.at,
+                before={"version": change.old_version, "source": change.old_source},
+                after={
+                    "version": new_version,
+                    "source": "api" if action == "activate" else "files",
+                },
+                reason=comment or None,
+            ),
         )
