@@ -1,14 +1,21 @@
-"""The moderator page's one door to the data: builds the view models from the review
-service shared with the JSON API, so that the page and the API cannot disagree."""
+"""The moderator page's one door to the data: the review service shared with the JSON API
+(moderation.review), so that the page and the API cannot disagree, turned into the view
+models the templates show."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from datetime import timedelta
 from typing import Any
 
-from moderation.domain.comment import Comment
-from moderation.domain.verdict import Status
+from moderation import review
+from moderation.api.auth import Caller
+from moderation.config import Role
+from moderation.domain.comment import Comment, utcnow
+from moderation.domain.verdict import Decision, Status
 from moderation.errors import ProblemError
 from moderation.services import Services
+from moderation.store.authors import AuthorStore
 from moderation.store.review import ReviewFilter
 from moderation.store.websessions import WebSession
 from moderation.web.models import (
@@ -23,9 +30,20 @@ from moderation.web.models import (
 from moderation.web.render import snippet
 
 PAGE_SIZE = 50
+LATEST_BY_AUTHOR = 5
+
+
+def caller_of(session: WebSession) -> Caller:
+    role: Role = "admin" if session.role == "admin" else "moderator"
+    return Caller(key_id=session.key_id, role=role, name=session.name)
+
+
+def _authors(svc: Services) -> AuthorStore:
+    return AuthorStore(svc.redis, svc.keys, svc.audit)
 
 
 def _decode_cursor(raw: str | None) -> tuple[float, str] | None:
+    """The page's cursor is `score~id`: `~` cannot occur in an id."""
     score, sep, last_id = (raw or "").partition("~")
     try:
         return (float(score), last_id) if sep and last_id else None
@@ -33,62 +51,86 @@ def _decode_cursor(raw: str | None) -> tuple[float, str] | None:
         return None
 
 
-def load_queue(svc: Services, filters: QueueFilters, cursor: str | None) -> QueueView:
-    status = Status(filters.status)
-    review = svc.comments.review
-    ids, next_cursor, total = review.query(
-        ReviewFilter(
-            status=status,
-            article_id=filters.article or None,
-            author_id=filters.author or None,
-            label=filters.label or None,
-            rule_id=filters.rule or None,
-            tag=filters.tag or None,
-            min_score=filters.min_score,
-            max_score=filters.max_score,
+def _claimant(claim: dict[str, Any] | None, me: str) -> str:
+    if not claim or claim.get("actor") == me:
+        return ""
+    return str(claim.get("actor_name") or claim.get("actor") or "")
+
+
+def load_queue(
+    svc: Services, who: WebSession, filters: QueueFilters, cursor: str | None
+) -> QueueView:
+    page = review.query_queue(
+        svc,
+        review.ReviewQuery(
+            filter=ReviewFilter(
+                status=Status(filters.status),
+                article_id=filters.article or None,
+                author_id=filters.author or None,
+                label=filters.label or None,
+                rule_id=filters.rule or None,
+                tag=filters.tag or None,
+                min_score=filters.min_score,
+                max_score=filters.max_score,
+            ),
+            sort=filters.sort,
+            limit=PAGE_SIZE,
+            cursor=_decode_cursor(cursor),
         ),
-        filters.sort,
-        PAGE_SIZE,
-        _decode_cursor(cursor),
     )
-    claims = review.claims(ids)
-    rows = [
-        Row.of(c, claims.get(c.id, {}).get("actor_name", ""))
-        for c in svc.comments.get_many(ids)
-        if c is not None
-    ]
+    nxt = page.next_cursor
     return QueueView(
         filters=filters,
-        rows=rows,
-        total=total,
-        counts_by_status=review.counts_by_status(),
-        counts_by_article=review.counts_by_article(status),
-        next_cursor=f"{next_cursor[0]!r}~{next_cursor[1]}" if next_cursor else None,
+        rows=[Row.of(i.comment, _claimant(i.claim, who.key_id)) for i in page.items],
+        total=page.total,
+        counts_by_status=page.counts_by_status,
+        counts_by_article=page.counts_by_article,
+        next_cursor=f"{nxt[0]!r}~{nxt[1]}" if nxt else None,
     )
 
 
-def author_summary(svc: Services, author_id: str) -> AuthorSummary:
-    profile = svc.comments.author_profile(author_id)
+def author_summary(svc: Services, author_id: str, exclude: str = "") -> AuthorSummary:
+    authors = _authors(svc)
+    profile = authors.profile(author_id)
+    ids = [i for i in authors.latest_ids(author_id, LATEST_BY_AUTHOR + 1) if i != exclude]
+    latest = [
+        LatestComment(c.id, c.status.value, snippet(c.text, 90))
+        for c in svc.comments.get_many(ids[:LATEST_BY_AUTHOR])
+        if c is not None
+    ]
     return AuthorSummary(
         author_id=author_id,
         banned=bool(profile.get("banned")),
         suspended=bool(profile.get("suspended")),
-        note=str(profile.get("note", "")),
-        counts=svc.comments.author_counts(author_id),
-        latest=[],
+        note=str(profile.get("reason") or profile.get("note") or ""),
+        counts={k: v for k, v in authors.counts(author_id).items() if v},
+        latest=latest,
     )
 
 
-def load_item(svc: Services, comment_id: str) -> ItemView | None:
+def load_item(svc: Services, who: WebSession, comment_id: str) -> ItemView | None:
     comment = svc.comments.get(comment_id)
     if comment is None:
         return None
-    history: list[HistoryEntry] = []
-    return ItemView.of(comment, author_summary(svc, comment.author_id), history)
-
-
-def _not_yet() -> ProblemError:
-    return ProblemError(503, "unavailable", "Not available yet", "decisions are not wired yet")
+    history = [
+        HistoryEntry(
+            at=e.at,
+            type=e.type.value,
+            revision=e.revision,
+            status_before=e.status_before.value if e.status_before else None,
+            status_after=e.status_after.value,
+            decided_by=e.decided_by,
+            reason=e.reason,
+        )
+        for e in review.comment_history(svc, comment_id)
+    ]
+    claim = svc.comments.review.claims([comment_id]).get(comment_id)
+    return ItemView.of(
+        comment,
+        author_summary(svc, comment.author_id, exclude=comment_id),
+        history,
+        _claimant(claim, who.key_id),
+    )
 
 
 def decide(
@@ -100,17 +142,38 @@ def decide(
     note: str | None,
     revision: int | None,
 ) -> Comment:
-    raise _not_yet()
+    if revision is None:
+        raise ProblemError(
+            422, "validation", "Revision needed", "reload the comment and decide again"
+        )
+    return review.decide(
+        svc,
+        caller_of(who),
+        comment_id,
+        Decision(decision),
+        reason=reason,
+        note=note,
+        revision=revision,
+    )
 
 
 def undo(svc: Services, who: WebSession, comment_id: str) -> Comment:
-    raise _not_yet()
+    return review.undo(svc, caller_of(who), comment_id)
 
 
 def bulk_decide(
-    svc: Services, who: WebSession, ids: list[str], decision: str, reason: str
+    svc: Services, who: WebSession, picked: list[str], decision: str, reason: str
 ) -> dict[str, Any]:
-    raise _not_yet()
+    """`picked` holds `id@revision` as the page showed them, so that a comment edited since
+    is skipped rather than decided unseen."""
+    items: list[tuple[str, int | None]] = []
+    for value in picked:
+        cid, _, rev = value.rpartition("@")
+        items.append((cid, int(rev)) if cid and rev.isdigit() else (value, None))
+    result = review.bulk_decide(
+        svc, caller_of(who), Decision(decision), reason=reason, note=None, items=items
+    )
+    return asdict(result)
 
 
 def set_standing(
@@ -121,7 +184,13 @@ def set_standing(
     reason: str,
     days: int | None,
 ) -> AuthorSummary:
-    raise _not_yet()
-
-
-__all__ = ["LatestComment", "author_summary", "load_item", "load_queue", "snippet"]
+    _authors(svc).set_standing(
+        author_id,
+        banned=standing == "banned",
+        suspended=standing == "suspended",
+        reason=reason,
+        note="",
+        expires_at=utcnow() + timedelta(days=days) if days else None,
+        actor=caller_of(who).actor,
+    )
+    return author_summary(svc, author_id)

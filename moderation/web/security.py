@@ -11,14 +11,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
 
 from flask import current_app, g, request
 from werkzeug.wrappers import Response
 
-from moderation.api.auth import services
+from moderation.api.auth import Caller, services
 from moderation.config import Role
-from moderation.store.apikeys import constant_time_match, hash_key
 from moderation.store.websessions import WebSession, WebSessionStore
 
 SESSION_COOKIE = "mod_session"
@@ -40,13 +38,6 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "base-uri 'none'",
     )
 )
-
-
-@dataclass(frozen=True)
-class SignedInKey:
-    key_id: str
-    role: Role
-    name: str
 
 
 def session_store() -> WebSessionStore:
@@ -72,21 +63,6 @@ def secret_key() -> str:
 def _mac(purpose: str, value: str) -> str:
     message = f"{purpose}:{value}".encode()
     return hmac.new(secret_key().encode("utf-8"), message, hashlib.sha256).hexdigest()
-
-
-def resolve_web_key(secret: str) -> SignedInKey | None:
-    """A key that may sign in, or None; the caller tells an unknown key from a site key
-    through `key_role`."""
-    svc = services()
-    role = constant_time_match(secret, svc.bootstrap_keys)
-    name = f"{role} (bootstrap key)" if role else ""
-    if role is None:
-        found = svc.api_keys.lookup(secret)
-        if found is not None:
-            role, name = found.role, found.name
-    if role is None:
-        return None
-    return SignedInKey(key_id=hash_key(secret)[:12], role=role, name=name)
 
 
 # -- sessions -------------------------------------------------------------------------------
@@ -117,7 +93,7 @@ def _set_cookie(resp: Response, name: str, value: str, max_age: int | None) -> N
     )
 
 
-def start_session(resp: Response, key: SignedInKey) -> WebSession:
+def start_session(resp: Response, key: Caller) -> WebSession:
     settings = services().settings
     session = session_store().create(
         key_id=key.key_id, role=key.role, name=key.name, ttl_s=settings.web_session_ttl_s

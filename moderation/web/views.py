@@ -7,7 +7,7 @@ for actions)."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import (
     Blueprint,
@@ -21,7 +21,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response
 
-from moderation.api.auth import services
+from moderation.api.auth import resolve_key, services
 from moderation.domain.labels import LABELS
 from moderation.errors import ProblemError
 from moderation.store.websessions import WebSession
@@ -36,6 +36,9 @@ bp = Blueprint(
     static_folder="static",
     static_url_path="/static",
 )
+
+
+PAST = {"approve": "approved", "reject": "rejected"}
 
 
 def _is_fetch() -> bool:
@@ -116,7 +119,7 @@ def sign_in() -> Response:
         if security.current_session() is not None:
             return redirect(next_url)
         return make_response(render_template("moderate/signin.html", next_url=next_url))
-    key = security.resolve_web_key(request.form.get("key", "").strip())
+    key = resolve_key(request.form.get("key", "").strip())
     error = ""
     status = 200
     if key is None:
@@ -149,10 +152,10 @@ def sign_out() -> Response:
 def queue() -> Response:
     svc = services()
     filters = QueueFilters.from_args(request.args)
-    view = data.load_queue(svc, filters, request.args.get("cursor") or None)
+    view = data.load_queue(svc, _session(), filters, request.args.get("cursor") or None)
     wanted = request.args.get("item")
     selected_id = wanted or (view.rows[0].comment.id if view.rows else None)
-    selected = data.load_item(svc, selected_id) if selected_id else None
+    selected = data.load_item(svc, _session(), selected_id) if selected_id else None
     return make_response(
         render_template(
             "moderate/queue.html",
@@ -174,7 +177,7 @@ def queue() -> Response:
 
 @bp.get("/items/<comment_id>")
 def item(comment_id: str) -> Response:
-    view = data.load_item(services(), comment_id)
+    view = data.load_item(services(), _session(), comment_id)
     if view is None:
         abort(404)
     back = _safe_back(request.args.get("back"))
@@ -190,9 +193,9 @@ def _acted(payload: dict[str, Any], notice: str) -> Response:
     """JSON for the script; for a plain form, back to where the moderator was."""
     if _is_fetch():
         return jsonify(payload)
-    back = _safe_back(request.form.get("back"))
-    joiner = "&" if "?" in back else "?"
-    return redirect(f"{back}{joiner}notice={notice}")
+    parts = urlsplit(_safe_back(request.form.get("back")))
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("notice", "item")]
+    return redirect(f"{parts.path}?{urlencode([*query, ('notice', notice)])}")
 
 
 def _revision() -> int | None:
@@ -210,7 +213,7 @@ def decide(comment_id: str) -> Response:
     comment = data.decide(services(), _session(), comment_id, decision, reason, note, _revision())
     return _acted(
         {"id": comment.id, "status": comment.status.value, "revision": comment.revision},
-        f"{decision}d {comment.id}",
+        f"{PAST[decision]} {comment.id}",
     )
 
 
@@ -233,7 +236,9 @@ def bulk() -> Response:
         return _acted({"changed": [], "skipped": []}, "nothing selected")
     reason = request.form.get("reason", "").strip()[:500]
     result = data.bulk_decide(services(), _session(), ids, decision, reason)
-    return _acted(result, f"{decision}d {len(result['changed'])}, skipped {len(result['skipped'])}")
+    return _acted(
+        result, f"{PAST[decision]} {len(result['changed'])}, skipped {len(result['skipped'])}"
+    )
 
 
 @bp.post("/authors/<author_id>/standing")

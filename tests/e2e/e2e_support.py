@@ -47,7 +47,8 @@ def flag_verdict(
             "reasons": [
                 {
                     "source": "model",
-                    "message": "toxicity 0.91 is over the threshold 0.80",
+                    "message": f"toxicity {scores.get('toxicity', 0.0):.2f} is over the "
+                    "threshold 0.80",
                     "label": "toxicity",
                     "score": scores.get("toxicity", 0.0),
                     "threshold": 0.8,
@@ -81,6 +82,9 @@ class Seeder:
     def __init__(self, api: httpx.Client, svc: Services) -> None:
         self.api = api
         self.svc = svc
+        self.moderator_api = httpx.Client(
+            base_url=str(api.base_url), headers={"Authorization": f"Bearer {MODERATOR_KEY}"}
+        )
 
     def flagged(
         self,
