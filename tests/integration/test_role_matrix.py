@@ -77,7 +77,7 @@ def test_role_matrix(client: FlaskClient, endpoint: Endpoint, who: str) -> None:
     want = expected(endpoint, who)
     key = KEYS[who]
     headers = auth(key) if key else {}
-    body = {} if endpoint.method in ("POST", "PUT", "PATCH") else None
+    body: dict[str, object] | None = {} if endpoint.method in ("POST", "PUT", "PATCH") else None
     resp = client.open(endpoint.path, method=endpoint.method, json=body, headers=headers)
     got = resp.status_code
     if want == "401":
