@@ -283,6 +283,10 @@ def dev(port: int, with_demo: bool) -> None:
                 role, _, secret = pair.partition(":")
                 if role == "site":
                     site_key = secret
+                elif role == "moderator":
+                    moderator_key = secret
+                elif role == "admin":
+                    admin_key = secret
         log_path = os.path.join(os.getcwd(), "var", "dev.log")
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         log_file = open(log_path, "ab")  # noqa: SIM115 - closed below, after the children
@@ -305,6 +309,11 @@ def dev(port: int, with_demo: bool) -> None:
                 click.echo(
                     f"ready. site key: {site_key}  moderator key: {moderator_key}  admin key: {admin_key}"
                 )
+                if moderator_key or admin_key:
+                    click.echo(
+                        f"moderator page: {base}/moderate/  sign in with the key "
+                        f"{moderator_key or admin_key}"
+                    )
                 if with_demo and site_key:
                     _print_demo(base, site_key, 60.0)
                 click.echo("serving; Ctrl-C to stop")
