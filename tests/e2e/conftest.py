@@ -62,8 +62,10 @@ def site_api(live_server: str) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="session")
-def seeder(site_api: httpx.Client, svc: Services) -> Seeder:
-    return Seeder(site_api, svc)
+def seeder(site_api: httpx.Client, svc: Services) -> Iterator[Seeder]:
+    seeder = Seeder(site_api, svc)
+    yield seeder
+    seeder.close()
 
 
 @pytest.fixture(scope="session")

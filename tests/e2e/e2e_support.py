@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 from playwright.sync_api import Page, expect
-from support import MODERATOR_KEY, ROOT
+from support import ADMIN_KEY, MODERATOR_KEY, ROOT
 
 from moderation.domain.comment import iso, utcnow
 from moderation.domain.verdict import Verdict
@@ -85,6 +85,13 @@ class Seeder:
         self.moderator_api = httpx.Client(
             base_url=str(api.base_url), headers={"Authorization": f"Bearer {MODERATOR_KEY}"}
         )
+        self.admin_api = httpx.Client(
+            base_url=str(api.base_url), headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+        )
+
+    def close(self) -> None:
+        self.moderator_api.close()
+        self.admin_api.close()
 
     def flagged(
         self,

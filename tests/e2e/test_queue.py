@@ -172,3 +172,25 @@ def test_screenshots_of_the_queue_and_of_an_item(moderator: Page, seeder: Seeder
     moderator.screenshot(path=REPORTS / "moderator-queue.png")
     moderator.locator("#detail").screenshot(path=REPORTS / "moderator-item.png")
     expect(moderator.locator("#item-text mark.hl-rule").first).to_have_text("idiot")
+
+
+def test_a_comment_edited_meanwhile_is_not_decided_unseen(moderator: Page, seeder: Seeder) -> None:
+    comment = seeder.flagged("You are a disgrace.", article_id=_article())
+    open_queue(moderator, article=comment.article_id)
+    edited = seeder.api.put(f"/v1/comments/{comment.id}", json={"text": "You are mistaken."})
+    assert edited.status_code == 202
+    moderator.keyboard.press("r")
+    expect(moderator.locator("#toast")).to_contain_text("revision 1 is no longer current")
+    body = seeder.api.get(f"/v1/comments/{comment.id}").json()
+    assert (body["status"], body["revision"]) == ("pending", 2)
+
+
+def test_a_comment_claimed_by_another_moderator_says_so(moderator: Page, seeder: Seeder) -> None:
+    comment = seeder.flagged("Nobody asked you.", article_id=_article())
+    other = seeder.admin_api.post(f"/v1/review/{comment.id}/claim")
+    assert other.status_code == 200, other.text
+    open_queue(moderator, article=comment.article_id)
+    expect(moderator.locator("#item-claim")).to_contain_text("claimed by")
+    moderator.keyboard.press("a")
+    expect(moderator.locator("#toast")).to_contain_text("is claimed by")
+    assert seeder.status(comment.id) == "flagged"
