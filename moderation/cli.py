@@ -346,12 +346,14 @@ def _wait_ready(
 
 
 def _register_groups() -> None:
-    """Command groups owned by the rules and classifier packages."""
+    """Command groups owned by the rules, classifier and webhooks packages."""
     from moderation.classifier.cli import model
     from moderation.ruleset.cli import rules
+    from moderation.webhooks.cli import webhooks
 
     main.add_command(rules)
     main.add_command(model)
+    main.add_command(webhooks)
 
 
 _register_groups()

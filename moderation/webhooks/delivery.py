@@ -11,6 +11,7 @@ most `max_response_bytes` of the answer are read.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -57,16 +58,35 @@ class GuardedBackend(httpcore.SyncBackend):
 
 
 class GuardedTransport(httpx.HTTPTransport):
-    def __init__(self, guard: Guard) -> None:
+    def __init__(self, guard: Guard, max_connections: int = 100) -> None:
         super().__init__(trust_env=False)
         ssl_context = httpx.create_ssl_context(trust_env=False)
         # No keep-alive: every attempt resolves and checks its destination afresh.
         self._pool = httpcore.ConnectionPool(
             ssl_context=ssl_context,
-            max_connections=1,
+            max_connections=max_connections,
             max_keepalive_connections=0,
             network_backend=GuardedBackend(guard),
         )
+
+
+@functools.lru_cache(maxsize=8)
+def _client(guard: Guard, timeouts: Timeouts) -> httpx.Client:
+    """One per process and configuration, shared by the worker's threads: building the TLS
+    context (loading the CA bundle) costs more than a whole local delivery."""
+    timeout = httpx.Timeout(
+        connect=timeouts.connect_s,
+        read=timeouts.read_s,
+        write=timeouts.read_s,
+        pool=timeouts.connect_s,
+    )
+    return httpx.Client(
+        transport=GuardedTransport(guard),
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
+        headers={"user-agent": USER_AGENT},
+    )
 
 
 @dataclass(frozen=True)
@@ -101,22 +121,8 @@ def send(
 
     try:
         guard.check(url)  # a clear reason up front; the transport checks again at connect
-        timeout = httpx.Timeout(
-            connect=timeouts.connect_s,
-            read=timeouts.read_s,
-            write=timeouts.read_s,
-            pool=timeouts.connect_s,
-        )
-        with (
-            httpx.Client(
-                transport=GuardedTransport(guard),
-                timeout=timeout,
-                follow_redirects=False,
-                trust_env=False,
-                headers={"user-agent": USER_AGENT},
-            ) as client,
-            client.stream("POST", url, content=body.encode("utf-8"), headers=headers) as resp,
-        ):
+        client = _client(guard, timeouts)
+        with client.stream("POST", url, content=body.encode("utf-8"), headers=headers) as resp:
             excerpt = _read_capped(resp, max_response_bytes, started, timeouts.read_s)
             code = resp.status_code
             if 200 <= code < 300:
