@@ -346,14 +346,18 @@ def _wait_ready(
 
 
 def _register_groups() -> None:
-    """Command groups owned by the rules, classifier and webhooks packages."""
+    """Command groups owned by the rules, classifier, webhooks and review packages."""
     from moderation.classifier.cli import model
+    from moderation.export_labels import export_labels_command
+    from moderation.review_bench import review_cli
     from moderation.ruleset.cli import rules
     from moderation.webhooks.cli import webhooks
 
     main.add_command(rules)
     main.add_command(model)
     main.add_command(webhooks)
+    main.add_command(review_cli)
+    main.add_command(export_labels_command)
 
 
 _register_groups()
