@@ -18,8 +18,14 @@ from support import ADMIN_KEY, delete_prefix, make_settings
 from moderation import create_app
 
 # Where a schema-valid body can still be refused for what it means (a rule file that does not
-# load), 422 is the documented answer, so "valid data is accepted" does not apply.
-SEMANTIC_422 = {("POST", "/v1/rules/validate"), ("PUT", "/v1/ruleset")}
+# load, a webhook URL that is not a public https address), 422 is the documented answer, so
+# "valid data is accepted" does not apply.
+SEMANTIC_422 = {
+    ("POST", "/v1/rules/validate"),
+    ("PUT", "/v1/ruleset"),
+    ("POST", "/v1/webhooks"),
+    ("PATCH", "/v1/webhooks/{webhook_id}"),
+}
 
 
 @pytest.fixture
