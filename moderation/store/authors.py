@@ -134,7 +134,7 @@ class AuthorStore:
         pipe = self.r.pipeline(transaction=False)
         pipe.zcard(self.keys.author_comments(author_id))
         for status in INDEXED_STATUSES:
-            pipe.zcard(self.keys.review(status.value, "author", author_id))
+            pipe.zcard(self.keys.review(status.value, "age", "author", author_id))
         total, *per_status = pipe.execute()
         counts = {s.value: int(n) for s, n in zip(INDEXED_STATUSES, per_status, strict=True)}
         # Comments stored before the author index existed are in the review indexes only.

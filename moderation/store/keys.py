@@ -93,12 +93,12 @@ class Keys:
         """The audit entries about one comment, author or webhook (copies, same ids)."""
         return f"{self.prefix}audit:{target_type}:{target_id}"
 
-    def review(self, status: str, facet: str = "age", value: str = "") -> str:
-        """Review index of comments in a status (not pending). `age` (scored by creation
-        time), `score` (highest label score) and `priority` order the whole status; the
-        facets `article`, `author`, `label`, `rule`, `tag`, `edited` are subsets scored by
-        creation time."""
-        tail = f"{facet}:{value}" if value else facet
+    def review(self, status: str, ordering: str = "age", facet: str = "", value: str = "") -> str:
+        """Review index of comments in a status (not pending), in one `ordering` (`age`:
+        scored by creation time, `score`: highest label score, `priority`); with a facet
+        (`article`, `author`, `label`, `rule`, `tag`, `edited`) only the comments that have
+        that value, in the same ordering."""
+        tail = f"{ordering}:{facet}:{value}" if facet else ordering
         return f"{self.prefix}review:{status}:{tail}"
 
     def review_article_counts(self, status: str) -> str:

@@ -135,25 +135,27 @@ class ReviewIndex:
 
     # -- writing (inside the comment store's MULTI) --------------------------------------
 
+    def _orderings(self, facets: Facets) -> tuple[tuple[ReviewSort, float], ...]:
+        return (("age", facets.created_ms), ("score", facets.score), ("priority", facets.priority))
+
     def add(self, pipe: Any, comment_id: str, status: Status, facets: Facets) -> None:
         if status not in INDEXED_STATUSES:
             return
         s = status.value
-        pipe.zadd(self.keys.review(s, "age"), {comment_id: facets.created_ms})
-        pipe.zadd(self.keys.review(s, "score"), {comment_id: facets.score})
-        pipe.zadd(self.keys.review(s, "priority"), {comment_id: facets.priority})
-        for facet, value in facets.subsets():
-            pipe.zadd(self.keys.review(s, facet, value), {comment_id: facets.created_ms})
+        for ordering, value in self._orderings(facets):
+            pipe.zadd(self.keys.review(s, ordering), {comment_id: value})
+            for facet, facet_value in facets.subsets():
+                pipe.zadd(self.keys.review(s, ordering, facet, facet_value), {comment_id: value})
         pipe.hincrby(self.keys.review_article_counts(s), facets.article_id, 1)
 
     def remove(self, pipe: Any, comment_id: str, status: Status, facets: Facets) -> None:
         if status not in INDEXED_STATUSES:
             return
         s = status.value
-        for ordering in ("age", "score", "priority"):
+        for ordering, _ in self._orderings(facets):
             pipe.zrem(self.keys.review(s, ordering), comment_id)
-        for facet, value in facets.subsets():
-            pipe.zrem(self.keys.review(s, facet, value), comment_id)
+            for facet, facet_value in facets.subsets():
+                pipe.zrem(self.keys.review(s, ordering, facet, facet_value), comment_id)
         pipe.hincrby(self.keys.review_article_counts(s), facets.article_id, -1)
 
     # -- reading -------------------------------------------------------------------------
@@ -173,38 +175,47 @@ class ReviewIndex:
         self, flt: ReviewFilter, sort: ReviewSort, limit: int, cursor: Cursor | None
     ) -> tuple[list[str], Cursor | None, int]:
         """Comment ids in `sort` order (highest priority or score first; oldest first for
-        age, as a queue is worked), the next cursor and the number of matches."""
-        status = flt.status.value
-        ordering = self.keys.review(status, sort)
-        subsets = [self.keys.review(status, f, v) for f, v in flt.subsets()]
-        scored_range = flt.min_score is not None or flt.max_score is not None
-        if not subsets and not scored_range:
-            return self._page(ordering, sort, limit, cursor, self.r.zcard(ordering))
-        scratch = self.keys.review_scratch(secrets.token_hex(8))
-        pipe = self.r.pipeline(transaction=False)
-        sources = [ordering, *subsets]
-        if scored_range:
-            band = self.keys.review_scratch(secrets.token_hex(8))
-            low = "-inf" if flt.min_score is None else flt.min_score
-            high = "+inf" if flt.max_score is None else flt.max_score
-            pipe.zrangestore(band, self.keys.review(status, "score"), low, high, byscore=True)
-            pipe.expire(band, SCRATCH_TTL_S)
-            sources.append(band)
-        # Weight 1 on the ordering only: the intersection keeps the ordering's scores.
-        pipe.zinterstore(scratch, {k: (1 if i == 0 else 0) for i, k in enumerate(sources)})
-        pipe.expire(scratch, SCRATCH_TTL_S)
-        total = pipe.execute()[-2]
-        try:
-            return self._page(scratch, sort, limit, cursor, int(total))
-        finally:
-            self.r.delete(scratch, *([band] if scored_range else []))
+        age, as a queue is worked), the next cursor and the number of matches.
 
-    def _page(
-        self, key: str, sort: ReviewSort, limit: int, cursor: Cursor | None, total: int
-    ) -> tuple[list[str], Cursor | None, int]:
-        """Keyset pagination on (score, id): nothing skipped or repeated while items move."""
-        descending = sort != "age"
-        ids, scores = page_by_score(self.r, key, limit, cursor, descending=descending)
+        No filter or one facet: one sorted set read directly (O(log N + limit)). Several
+        facets: their sets in this ordering are intersected (Redis walks the smallest). A
+        score range reads the score ordering's band, or is the bounds of the page itself
+        when sorting by score."""
+        status = flt.status.value
+        subsets = [self.keys.review(status, sort, f, v) for f, v in flt.subsets()]
+        low = "-inf" if flt.min_score is None else repr(flt.min_score)
+        high = "+inf" if flt.max_score is None else repr(flt.max_score)
+        ranged = flt.min_score is not None or flt.max_score is not None
+        scratch: list[str] = []
+        try:
+            if ranged and sort != "score":
+                band = self.keys.review_scratch(secrets.token_hex(8))
+                scratch.append(band)
+                facet_scores = [self.keys.review(status, "score", f, v) for f, v in flt.subsets()]
+                source = facet_scores[0] if facet_scores else self.keys.review(status, "score")
+                self.r.zrangestore(band, source, low, high, byscore=True)
+                subsets.append(band)
+            if not subsets:
+                key = self.keys.review(status, sort)
+            elif len(subsets) == 1 and not scratch:
+                key = subsets[0]
+            else:
+                key = self.keys.review_scratch(secrets.token_hex(8))
+                scratch.append(key)
+                # Weight 1 on the first set only: the intersection keeps its ordering.
+                weights = {k: (1 if i == 0 else 0) for i, k in enumerate(subsets)}
+                pipe = self.r.pipeline(transaction=False)
+                pipe.zinterstore(key, weights)
+                pipe.expire(key, SCRATCH_TTL_S)
+                pipe.execute()
+            bounds = (low, high) if ranged and sort == "score" else ("-inf", "+inf")
+            total = int(self.r.zcount(key, *bounds))
+            ids, scores = page_by_score(
+                self.r, key, limit, cursor, descending=sort != "age", bounds=bounds
+            )
+        finally:
+            if scratch:
+                self.r.delete(*scratch)
         more = len(ids) > limit
         next_cursor = (scores[limit - 1], ids[limit - 1]) if more and limit else None
         return ids[:limit], next_cursor, total
@@ -260,10 +271,17 @@ class ReviewIndex:
 
 
 def page_by_score(
-    r: Any, key: str, limit: int, cursor: Cursor | None, *, descending: bool
+    r: Any,
+    key: str,
+    limit: int,
+    cursor: Cursor | None,
+    *,
+    descending: bool,
+    bounds: tuple[str, str] = ("-inf", "+inf"),
 ) -> tuple[list[str], list[float]]:
-    """Up to limit + 1 members after the cursor (score, id) in score order, ties broken by
-    id in the same direction, with their scores."""
+    """Up to limit + 1 members after the cursor (score, id) in score order within the
+    bounds, ties broken by id in the same direction, with their scores."""
+    low, high = bounds
     ids: list[str] = []
     scores: list[float] = []
     if cursor is not None:
@@ -275,17 +293,14 @@ def page_by_score(
         if len(ids) > limit:
             return ids, scores
         if descending:
-            pairs = r.zrevrangebyscore(
-                key, f"({score}", "-inf", start=0, num=limit + 1 - len(ids), withscores=True
-            )
+            high = f"({score}"
         else:
-            pairs = r.zrangebyscore(
-                key, f"({score}", "+inf", start=0, num=limit + 1 - len(ids), withscores=True
-            )
-    elif descending:
-        pairs = r.zrevrangebyscore(key, "+inf", "-inf", start=0, num=limit + 1, withscores=True)
+            low = f"({score}"
+    want = limit + 1 - len(ids)
+    if descending:
+        pairs = r.zrevrangebyscore(key, high, low, start=0, num=want, withscores=True)
     else:
-        pairs = r.zrangebyscore(key, "-inf", "+inf", start=0, num=limit + 1, withscores=True)
+        pairs = r.zrangebyscore(key, low, high, start=0, num=want, withscores=True)
     ids += [m for m, _ in pairs]
     scores += [float(s) for _, s in pairs]
     return ids, scores

@@ -36,6 +36,7 @@ def env(redis_url: str) -> Iterator[tuple[Flask, Services]]:
     yield app, svc
     for key in svc.redis.scan_iter(match=f"{settings.key_prefix}*", count=1000):
         svc.redis.delete(key)
+    svc.redis.close()  # its own connection pool: close it rather than leave it to GC
 
 
 def machine_verdict(
@@ -153,16 +154,32 @@ def test_cursor_pages_through_every_item_once(env: tuple[Flask, Services]) -> No
     client = app.test_client()
     for i in range(23):
         stored(svc, f"c{i:02d}", Status.FLAGGED, score=0.8 + (i % 4) / 100)  # many ties
-    for sort in ("priority", "age", "score"):
-        seen: list[str] = []
-        params: dict[str, Any] = {"limit": 5, "sort": sort}
-        while True:
-            page = queue(client, **params)
-            seen += ids(page)
-            if not page["next_cursor"]:
-                break
-            params["cursor"] = page["next_cursor"]
-        assert sorted(seen) == [f"c{i:02d}" for i in range(23)], sort
+    for i in range(23, 30):
+        stored(svc, f"c{i:02d}", Status.FLAGGED, label="insult", score=0.9)
+    everything = [f"c{i:02d}" for i in range(30)]
+    insults_over = [f"c{i:02d}" for i in range(23, 30)]
+    over_81 = [f"c{i:02d}" for i in range(30) if i >= 23 or i % 4 >= 2]
+    cases: list[tuple[dict[str, Any], list[str]]] = [
+        ({}, everything),
+        ({"label": "insult", "min_score": 0.85}, insults_over),
+        ({"min_score": 0.815}, over_81),
+        (
+            {"label": "toxicity", "article_id": "art-1", "max_score": 0.815},
+            sorted(set(everything) - set(over_81)),
+        ),
+    ]
+    for extra, expected in cases:
+        for sort in ("priority", "age", "score"):
+            seen: list[str] = []
+            params: dict[str, Any] = {"limit": 3, "sort": sort, **extra}
+            while True:
+                page = queue(client, **params)
+                assert page["total"] == len(expected)
+                seen += ids(page)
+                if not page["next_cursor"]:
+                    break
+                params["cursor"] = page["next_cursor"]
+            assert sorted(seen) == expected, (sort, extra)
     bad = client.get("/v1/review?cursor=bm9wZQ", headers=auth(MODERATOR_KEY))
     assert bad.status_code == 422 and bad.get_json()["errors"][0]["field"] == "cursor"
 
