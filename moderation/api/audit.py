@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from flask import Blueprint
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from moderation.api.auth import Caller, services
 from moderation.api.framework import operation
@@ -16,7 +16,13 @@ from moderation.store.audit import AuditEntry
 
 bp = Blueprint("audit", __name__, url_prefix="/v1")
 
-StreamId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}-[0-9]{1,20}$")]
+# Bounded so that every id matching it is one Redis accepts (64-bit parts).
+StreamId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9]{1,15}-[0-9]{1,19}$"),
+    AfterValidator(lambda v: "-".join(str(int(part)) for part in v.split("-"))),  # 00-0 is 0-0
+]
+FIRST_ID = "0-0"  # nothing is older: Redis refuses an interval ending before it
 
 
 class AuditQuery(BaseModel):
@@ -70,6 +76,8 @@ def _page(entries: list[AuditEntry], limit: int) -> AuditPage:
     "creation: who (key id and name), when, what, before -> after, why. Append-only.",
 )
 def audit_log(*, caller: Caller, query: AuditQuery) -> Any:
+    if query.before == FIRST_ID:
+        return _page([], query.limit)
     return _page(services().audit.latest(query.limit, query.before), query.limit)
 
 
@@ -82,6 +90,8 @@ def audit_log(*, caller: Caller, query: AuditQuery) -> Any:
     tags=("audit",),
 )
 def comment_audit(comment_id: str, *, caller: Caller, query: AuditQuery) -> Any:
+    if query.before == FIRST_ID:
+        return _page([], query.limit)
     entries = services().audit.about("comment", comment_id, query.limit, query.before)
     return _page(entries, query.limit)
 
@@ -95,6 +105,8 @@ def comment_audit(comment_id: str, *, caller: Caller, query: AuditQuery) -> Any:
     tags=("audit",),
 )
 def author_audit(author_id: str, *, caller: Caller, query: AuditQuery) -> Any:
+    if query.before == FIRST_ID:
+        return _page([], query.limit)
     entries = services().audit.about("author", author_id, query.limit, query.before)
     return _page(entries, query.limit)
 

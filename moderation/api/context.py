@@ -4,7 +4,7 @@ expiry, audited), with the author's history for the moderator deciding on it."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -15,7 +15,7 @@ from moderation.api.auth import Caller, services
 from moderation.api.framework import operation
 from moderation.api.schemas import NO_NUL_PATTERN, CommentOut
 from moderation.domain.comment import utcnow
-from moderation.errors import Problem, ProblemError
+from moderation.errors import Problem
 from moderation.store.authors import AuthorStore
 
 bp = Blueprint("context", __name__, url_prefix="/v1")
@@ -46,11 +46,26 @@ class ArticleSettingsOut(BaseModel):
     sensitivity: float
 
 
+# In the published schema too, so that clients and schema-driven tests know the rule.
+ONE_EXPIRY: dict[str, Any] = {"not": {"required": ["expires_at", "for_s"]}}
+
+
+def _in_utc(expires_at: datetime | None) -> datetime | None:
+    if expires_at is None:
+        return None
+    if expires_at.tzinfo is None:
+        raise ValueError("expires_at needs a UTC offset, e.g. 2026-12-31T00:00:00Z")
+    try:
+        return expires_at.astimezone(UTC)
+    except OverflowError:  # past year 9999 in UTC: as good as never
+        return datetime.max.replace(tzinfo=UTC)
+
+
 class AuthorIn(BaseModel):
     """The whole standing at once (the site's or a moderator's tool); fields left out are
     false or empty. `POST .../ban`, `.../suspend` and `.../unban` say the same more plainly."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ONE_EXPIRY)
 
     banned: bool = False
     suspended: bool = False
@@ -67,8 +82,7 @@ class AuthorIn(BaseModel):
     def _one_expiry(self) -> AuthorIn:
         if self.expires_at is not None and self.for_s is not None:
             raise ValueError("give expires_at or for_s, not both")
-        if self.expires_at is not None and self.expires_at.tzinfo is None:
-            raise ValueError("expires_at needs a UTC offset, e.g. 2026-12-31T00:00:00Z")
+        self.expires_at = _in_utc(self.expires_at)
         return self
 
     def expiry(self, now: datetime) -> datetime | None:
@@ -78,7 +92,7 @@ class AuthorIn(BaseModel):
 
 
 class SanctionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=ONE_EXPIRY)
 
     reason: str = Field(min_length=1, max_length=500, pattern=NO_NUL_PATTERN)
     note: str = Field(default="", max_length=2000, pattern=NO_NUL_PATTERN)
@@ -93,8 +107,7 @@ class SanctionIn(BaseModel):
     def _one_expiry(self) -> SanctionIn:
         if self.expires_at is not None and self.for_s is not None:
             raise ValueError("give expires_at or for_s, not both")
-        if self.expires_at is not None and self.expires_at.tzinfo is None:
-            raise ValueError("expires_at needs a UTC offset, e.g. 2026-12-31T00:00:00Z")
+        self.expires_at = _in_utc(self.expires_at)
         return self
 
 
@@ -187,17 +200,6 @@ def _author_out(author_id: str, latest: int = 0) -> AuthorOut:
     )
 
 
-def _expiry_not_past(expires_at: datetime | None) -> None:
-    if expires_at is not None and expires_at <= utcnow():
-        raise ProblemError(
-            422,
-            "validation",
-            "Unprocessable Content",
-            "expires_at is in the past: the ban would never be in force",
-            errors=[{"field": "expires_at", "message": "must be in the future"}],
-        )
-
-
 def _set_standing(
     author_id: str,
     caller: Caller,
@@ -208,7 +210,6 @@ def _set_standing(
     note: str,
     expires_at: datetime | None,
 ) -> AuthorOut:
-    _expiry_not_past(expires_at)
     after = _authors().set_standing(
         author_id,
         banned=banned,

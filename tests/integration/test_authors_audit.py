@@ -146,7 +146,6 @@ def test_expiry_is_validated(client: FlaskClient) -> None:
     author = new_id("auth")
     past = iso(utcnow() - timedelta(minutes=1))
     for body in (
-        {"reason": "x", "expires_at": past},
         {"reason": "x", "for_s": 60, "expires_at": iso(utcnow() + timedelta(days=1))},
         {"reason": "x", "expires_at": "2030-01-01T00:00:00"},
         {"reason": "", "for_s": 60},
@@ -157,6 +156,18 @@ def test_expiry_is_validated(client: FlaskClient) -> None:
         assert resp.content_type == "application/problem+json"
     history = client.get(f"/v1/authors/{author}/audit", headers=auth(MODERATOR_KEY)).get_json()
     assert history["items"] == []  # a refused change leaves no trace
+    # An expiry already past is recorded (and audited) as the ban it was, lapsed at once.
+    lapsed = client.post(
+        f"/v1/authors/{author}/ban", json={"reason": "x", "expires_at": past}, headers=auth()
+    )
+    assert lapsed.status_code == 403
+    lapsed = client.post(
+        f"/v1/authors/{author}/ban",
+        json={"reason": "x", "expires_at": past},
+        headers=auth(MODERATOR_KEY),
+    )
+    assert lapsed.status_code == 200
+    assert lapsed.get_json()["standing"] == "active" and lapsed.get_json()["lapsed"] is True
 
 
 def test_author_history_counts_and_latest(app: Flask, client: FlaskClient) -> None:
