@@ -3,12 +3,10 @@ appeals (posted by the site) and a comment's history."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Annotated, Any, Literal
 
 from flask import Blueprint, Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints
 
 from moderation import review
 from moderation.api.auth import Caller, services
@@ -16,8 +14,13 @@ from moderation.api.framework import operation
 from moderation.api.schemas import NO_NUL_PATTERN, CommentOut, Identifier
 from moderation.domain.events import CommentEvent
 from moderation.domain.verdict import Decision, Status
-from moderation.errors import Problem, ProblemError
-from moderation.store.review import Cursor, ReviewFilter
+from moderation.errors import Problem
+from moderation.store.review import (
+    CURSOR_PATTERN,
+    ReviewFilter,
+    decode_cursor,
+    encode_cursor,
+)
 
 bp = Blueprint("review", __name__, url_prefix="/v1")
 
@@ -25,27 +28,6 @@ ReviewStatus = Literal["flagged", "rejected", "approved", "error", "appealed"]
 Reason = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=NO_NUL_PATTERN)]
 Note = Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL_PATTERN)]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z_]+$")]
-
-
-def encode_cursor(cursor: Cursor) -> str:
-    return base64.urlsafe_b64encode(f"{cursor[0]!r}|{cursor[1]}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(raw: str) -> Cursor:
-    try:
-        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
-        score, _, comment_id = text.partition("|")
-        if not comment_id:
-            raise ValueError("no id")
-        return float(score), comment_id
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise ProblemError(
-            422,
-            "validation",
-            "Unprocessable Content",
-            "invalid query: cursor: not a cursor this API returned",
-            errors=[{"field": "cursor", "message": "not a cursor this API returned"}],
-        ) from exc
 
 
 class FilterIn(BaseModel):
@@ -84,9 +66,9 @@ class ReviewQueryIn(FilterIn):
         "age: oldest first.",
     )
     limit: int = Field(default=25, ge=1, le=100)
-    cursor: (
-        Annotated[str, StringConstraints(max_length=400, pattern=r"^[A-Za-z0-9_-]+$")] | None
-    ) = None
+    cursor: Annotated[str, StringConstraints(max_length=200, pattern=CURSOR_PATTERN)] | None = (
+        Field(default=None, description="The `next_cursor` of the previous page.")
+    )
 
 
 class ClaimOut(BaseModel):
@@ -128,22 +110,27 @@ class BulkItem(BaseModel):
     revision: int | None = Field(default=None, ge=1)
 
 
-class BulkIn(BaseModel):
-    """Either `items` (ids, with the revision seen) or `filter`, not both."""
-
+class _BulkBase(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decision: Decision
     reason: Reason
     note: Note | None = None
-    items: list[BulkItem] | None = Field(default=None, min_length=1, max_length=1000)
-    filter: FilterIn | None = None
 
-    @model_validator(mode="after")
-    def _one_selector(self) -> BulkIn:
-        if (self.items is None) == (self.filter is None):
-            raise ValueError("give either items or filter")
-        return self
+
+class BulkByItems(_BulkBase):
+    items: list[BulkItem] = Field(
+        min_length=1, max_length=1000, description="Ids, each with the revision seen."
+    )
+
+
+class BulkByFilter(_BulkBase):
+    filter: FilterIn = Field(description="Every comment the filter matches now.")
+
+
+class BulkIn(RootModel[BulkByItems | BulkByFilter]):
+    """Either `items` or `filter`, not both: stated in the schema, so any body the schema
+    accepts is one the server accepts."""
 
 
 class BulkSkip(BaseModel):
@@ -274,14 +261,17 @@ def delete_decision(comment_id: str, *, caller: Caller) -> Any:
     "edited meanwhile, already decided so). Safe to repeat.",
 )
 def post_bulk(*, caller: Caller, body: BulkIn) -> Any:
+    chosen = body.root
     result = review.bulk_decide(
         services(),
         caller,
-        body.decision,
-        reason=body.reason,
-        note=body.note,
-        items=[(i.id, i.revision) for i in body.items] if body.items is not None else None,
-        flt=body.filter.to_filter() if body.filter is not None else None,
+        chosen.decision,
+        reason=chosen.reason,
+        note=chosen.note,
+        items=[(i.id, i.revision) for i in chosen.items]
+        if isinstance(chosen, BulkByItems)
+        else None,
+        flt=chosen.filter.to_filter() if isinstance(chosen, BulkByFilter) else None,
     )
     return BulkOut(
         bulk_id=result.bulk_id,

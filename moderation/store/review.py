@@ -126,6 +126,21 @@ class ReviewFilter:
 
 
 Cursor = tuple[float, str]
+# `<score>~<comment id>`: `~` cannot occur in an id, and every string this pattern accepts
+# decodes, so a cursor is never a schema-valid value the server then refuses.
+CURSOR_PATTERN = r"^-?[0-9]{1,17}(\.[0-9]{1,17})?(e[-+]?[0-9]{1,3})?~[A-Za-z0-9._:-]{1,128}$"
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    return f"{cursor[0]!r}~{cursor[1]}"
+
+
+def decode_cursor(raw: str) -> Cursor:
+    """For a value matching CURSOR_PATTERN; raises ValueError otherwise."""
+    score, sep, last_id = raw.partition("~")
+    if not sep or not last_id:
+        raise ValueError("not a review cursor")
+    return float(score), last_id
 
 
 class ReviewIndex:

@@ -16,7 +16,7 @@ from moderation.domain.verdict import Decision, Status
 from moderation.errors import ProblemError
 from moderation.services import Services
 from moderation.store.authors import AuthorStore
-from moderation.store.review import ReviewFilter
+from moderation.store.review import Cursor, ReviewFilter, decode_cursor, encode_cursor
 from moderation.store.websessions import WebSession
 from moderation.web.models import (
     AuthorSummary,
@@ -42,11 +42,10 @@ def _authors(svc: Services) -> AuthorStore:
     return AuthorStore(svc.redis, svc.keys, svc.audit)
 
 
-def _decode_cursor(raw: str | None) -> tuple[float, str] | None:
-    """The page's cursor is `score~id`: `~` cannot occur in an id."""
-    score, sep, last_id = (raw or "").partition("~")
+def _decode_cursor(raw: str | None) -> Cursor | None:
+    """A cursor from the page's own link; anything else starts from the top."""
     try:
-        return (float(score), last_id) if sep and last_id else None
+        return decode_cursor(raw) if raw else None
     except ValueError:
         return None
 
@@ -85,7 +84,7 @@ def load_queue(
         total=page.total,
         counts_by_status=page.counts_by_status,
         counts_by_article=page.counts_by_article,
-        next_cursor=f"{nxt[0]!r}~{nxt[1]}" if nxt else None,
+        next_cursor=encode_cursor(nxt) if nxt else None,
     )
 
 
@@ -124,7 +123,11 @@ def load_item(svc: Services, who: WebSession, comment_id: str) -> ItemView | Non
         )
         for e in review.comment_history(svc, comment_id)
     ]
-    claim = svc.comments.review.claims([comment_id]).get(comment_id)
+    # Opening an item claims it (or renews one's own claim), so two moderators working the
+    # same queue do not decide the same comment; someone else's claim is shown instead.
+    claim = svc.comments.review.claim(
+        comment_id, who.key_id, who.name, svc.settings.review_claim_ttl_s
+    )
     return ItemView.of(
         comment,
         author_summary(svc, comment.author_id, exclude=comment_id),

@@ -180,7 +180,7 @@ def test_cursor_pages_through_every_item_once(env: tuple[Flask, Services]) -> No
                     break
                 params["cursor"] = page["next_cursor"]
             assert sorted(seen) == expected, (sort, extra)
-    bad = client.get("/v1/review?cursor=bm9wZQ", headers=auth(MODERATOR_KEY))
+    bad = client.get("/v1/review?cursor=bm9wZQ", headers=auth(MODERATOR_KEY))  # not score~id
     assert bad.status_code == 422 and bad.get_json()["errors"][0]["field"] == "cursor"
 
 
