@@ -871,21 +871,6 @@ class CommentStore:
         raw = self.r.hgetall(self.keys.author_profile(author_id))
         return effective_profile(raw, at or self.clock())
 
-    def set_author_profile(
-        self, author_id: str, *, banned: bool, suspended: bool, note: str, updated_by: str
-    ) -> dict[str, Any]:
-        self.r.hset(
-            self.keys.author_profile(author_id),
-            mapping={
-                "banned": "1" if banned else "0",
-                "suspended": "1" if suspended else "0",
-                "note": note,
-                "updated_by": updated_by,
-                "updated_at": iso(utcnow()),
-            },
-        )
-        return self.author_profile(author_id)
-
 
 class ReadOnlyCommentStore(CommentStore):
     """The context reads of CommentStore for a backtest: without the housekeeping writes
