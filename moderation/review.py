@@ -6,7 +6,7 @@ be told (a stale revision, someone else's claim, an expired undo)."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import structlog
@@ -17,6 +17,7 @@ from moderation.domain.events import CommentEvent
 from moderation.domain.verdict import Decision
 from moderation.errors import ProblemError
 from moderation.services import Services
+from moderation.store.audit import AuditEntry
 from moderation.store.comments import AppealResult, DecisionResult, UndoResult
 from moderation.store.review import Cursor, ReviewFilter, ReviewSort
 
@@ -185,7 +186,8 @@ def bulk_decide(
 ) -> BulkResult:
     """Decide many: given (id, revision seen) pairs, or every comment a filter matches now
     (at most `bulk_max_items`). Claimed by someone else or edited meanwhile: skipped and
-    said so. Repeating it changes nothing more ('already')."""
+    said so. Repeating it changes nothing more ('already'). Each decision is audited with
+    the bulk id, and the bulk action itself once more, with its selection and outcome."""
     result = BulkResult(bulk_id=f"bulk_{secrets.token_hex(6)}")
     if items is None:
         assert flt is not None
@@ -224,6 +226,24 @@ def bulk_decide(
                 DecisionResult.MISSING: "not-found",
             }[outcome]
             result.skipped.append({"id": comment_id, "why": why})
+    svc.audit.record(
+        AuditEntry(
+            action="review.bulk",
+            target_type="bulk",
+            target_id=result.bulk_id,
+            actor=caller.key_id,
+            actor_name=caller.name,
+            role=caller.role,
+            after={
+                "decision": decision.value,
+                "selected_by": "filter" if flt is not None else "items",
+                **({"filter": _filter_summary(flt)} if flt is not None else {}),
+                "changed": len(result.changed),
+                "skipped": len(result.skipped),
+            },
+            reason=reason,
+        )
+    )
     log.info(
         "review.bulk",
         bulk_id=result.bulk_id,
@@ -233,6 +253,10 @@ def bulk_decide(
         skipped=len(result.skipped),
     )
     return result
+
+
+def _filter_summary(flt: ReviewFilter) -> dict[str, Any]:
+    return {k: v for k, v in asdict(flt).items() if v is not None}
 
 
 def appeal(svc: Services, caller: Caller, comment_id: str, message: str) -> Comment:

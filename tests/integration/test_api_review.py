@@ -3,8 +3,10 @@ appeals and history, as a moderator and a site would see them."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -301,6 +303,19 @@ def test_bulk_by_filter_skips_claimed_and_is_safe_to_repeat(env: tuple[Flask, Se
     assert sorted(ids(queue(client))) == ["other", "x0"]
     again = client.post("/v1/review/bulk", json=body, headers=auth(MODERATOR_KEY)).get_json()
     assert again["changed"] == 0
+    bulk_audit = svc.audit.about("bulk", first["bulk_id"])
+    assert [(a.action, a.after["changed"], a.after["skipped"]) for a in bulk_audit] == [  # type: ignore[index]
+        ("review.bulk", 4, 1)
+    ]
+    assert bulk_audit[0].after["filter"] == {  # type: ignore[index]
+        "status": "flagged",
+        "article_id": "art-5",
+        "author_id": "troll",
+    }
+    assert all(
+        a.after["bulk_id"] == first["bulk_id"]  # type: ignore[index]
+        for a in svc.audit.about("comment", "x1")
+    )
     by_ids = {
         "decision": "reject",
         "reason": "spam wave",
@@ -396,3 +411,20 @@ def test_dead_letter_set_follows_the_error_status(env: tuple[Flask, Services]) -
     client.delete("/v1/comments/d1/decision", headers=auth(MODERATOR_KEY))
     assert svc.comments.get("d1").status is Status.ERROR  # type: ignore[union-attr]
     assert svc.redis.zscore(svc.keys.dead_letter(), "d1") is not None
+
+
+def test_two_moderators_claiming_at_once_get_one_claim(env: tuple[Flask, Services]) -> None:
+    app, svc = env
+    stored(svc, "c1", Status.FLAGGED)
+    keys = [MODERATOR_KEY, svc.api_keys.create("moderator", "bob")[0]]
+    for _ in range(20):
+        svc.redis.delete(svc.keys.claim("c1"))
+        barrier = threading.Barrier(2)
+
+        def claim(key: str, barrier: threading.Barrier = barrier) -> int:
+            barrier.wait()
+            return app.test_client().post("/v1/review/c1/claim", headers=auth(key)).status_code
+
+        with ThreadPoolExecutor(2) as pool:
+            codes = sorted(pool.map(claim, keys))
+        assert codes == [200, 409]
