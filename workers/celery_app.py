@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from kombu.entity import Queue
+from kombu.entity import Exchange, Queue
 
 from moderation.config import Settings
 from moderation.queue import CLASSIFY_QUEUE, IO_QUEUE, SWEEP_TASK
@@ -17,7 +17,16 @@ def create_celery_app(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_queues=(Queue(CLASSIFY_QUEUE), Queue(IO_QUEUE)),  # type: ignore[no-untyped-call]
+        # Each queue on its own direct exchange and routing key. `Queue(name)` alone put
+        # both queues on the default queue's exchange and key (the worker banner showed
+        # classify as exchange=io key=io); routing worked only through the Redis
+        # transport's fallback to the queue name, which a broker such as RabbitMQ lacks.
+        task_queues=tuple(
+            Queue(name, Exchange(f"moderation.{name}", type="direct"), routing_key=name)  # type: ignore[no-untyped-call]
+            for name in (CLASSIFY_QUEUE, IO_QUEUE)
+        ),
+        task_default_exchange=f"moderation.{IO_QUEUE}",
+        task_default_routing_key=IO_QUEUE,
         task_default_queue=IO_QUEUE,
         task_serializer="json",
         accept_content=["json"],
