@@ -17,6 +17,7 @@ from moderation.domain.verdict import Action, DecidedBy, Decision, Reason, Statu
 from moderation.ruleset import load_ruleset
 from moderation.ruleset.engine import RuleOutcome
 from moderation.services import Services
+from moderation.store.audit import AuditEntry
 from moderation.store.comments import Actor, CommentStore, NewComment
 
 MOD = Actor(key_id="mod-1", name="Mo", role="moderator")
@@ -234,10 +235,14 @@ def test_key_creation_and_rule_changes_are_in_the_shared_audit(app: Flask) -> No
         actor_name="Admin",
     )
     rules.revert(actor="adm-1", role="admin", comment="undo", files_version="v-files")
-    latest = services.audit.latest(20)
-    by_action = {e.action: e for e in latest}
-    created = by_action["key.create"]
-    assert created.target_id == key.key_id and created.after == {"role": "moderator", "name": "Ada"}
+    # Newest first; other tests share this log, so take each action's newest entry and find
+    # the key by its own id.
+    by_action: dict[str, AuditEntry] = {}
+    for entry in services.audit.latest(20):
+        by_action.setdefault(entry.action, entry)
+    (created,) = services.audit.about("key", key.key_id)
+    assert created.action == "key.create"
+    assert created.after == {"role": "moderator", "name": "Ada"}
     assert created.actor == "cli"
     activated, reverted = by_action["ruleset.activate"], by_action["ruleset.revert"]
     assert activated.before == {"version": "v-files", "source": "files"}
