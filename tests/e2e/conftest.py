@@ -7,7 +7,6 @@ classifies them meanwhile."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,8 +16,7 @@ import pytest
 from e2e_support import CHROMIUM, REPORTS, Seeder, sign_in
 from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
-from support import SITE_KEY, make_settings
-from werkzeug.serving import make_server
+from support import SITE_KEY, make_settings, serve
 
 from moderation import create_app
 from moderation.config import Settings
@@ -37,15 +35,8 @@ def e2e_app(e2e_settings: Settings) -> Flask:
 
 @pytest.fixture(scope="session")
 def live_server(e2e_app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, e2e_app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="e2e-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
+    with serve(e2e_app) as base:
+        yield base
 
 
 @pytest.fixture(scope="session")
