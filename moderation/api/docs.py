@@ -4,16 +4,37 @@ page rendered from that document (offline: no CDN assets)."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, render_template
+import flask_swagger_ui
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    send_from_directory,
+)
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
+from moderation.api.examples import REQUEST_EXAMPLES
 from moderation.api.framework import Operation
 from moderation.api.schemas import Identifier
 
 bp = Blueprint("docs", __name__)
+_SWAGGER_DIST = Path(flask_swagger_ui.__file__).parent / "dist"
+SWAGGER_UI_VERSION = (_SWAGGER_DIST / "VERSION").read_text().strip()
+_SWAGGER_ASSETS = {
+    "swagger-ui.css",
+    "swagger-ui-bundle.js",
+    "swagger-ui-standalone-preset.js",
+    "favicon-32x32.png",
+}
+_OWN_ASSET_DIR = Path(__file__).parent / "docs_assets"
+_OWN_ASSETS = {"docs.js", "docs.css"}
 _IDENTIFIER_SCHEMA = TypeAdapter(Identifier).json_schema()
 _PATH_PARAM = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_]+)>")
 
@@ -69,14 +90,10 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         if params:
             entry["parameters"] = params
         if op.body is not None:
-            entry["requestBody"] = {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": f"#/components/schemas/{op.body.__name__}"}
-                    }
-                },
-            }
+            media: dict[str, Any] = {"schema": {"$ref": f"#/components/schemas/{op.body.__name__}"}}
+            if (example := REQUEST_EXAMPLES.get(op.body.__name__)) is not None:
+                media["example"] = example
+            entry["requestBody"] = {"required": True, "content": {"application/json": media}}
         if op.roles:
             entry["security"] = [{"bearer": []}]
             entry["description"] = (
@@ -103,7 +120,12 @@ def build_openapi(app: Flask) -> dict[str, Any]:
         "info": {
             "title": "Comment moderation API",
             "version": "1.0.0",
-            "description": "Post comments, read verdicts. Errors are application/problem+json (RFC 9457).",
+            "description": "Post comments, read verdicts, review and decide, subscribe to "
+            "webhooks. Errors are application/problem+json (RFC 9457). Without a key: "
+            "`GET /healthz` (the process answers), `GET /readyz` (Redis, broker and a "
+            "classify worker with its model), `GET /metrics` (Prometheus text), this "
+            "document at `/openapi.json`, the try-it page at `/docs` and a plain reference "
+            "at `/docs/reference`.",
         },
         "servers": [{"url": settings.public_url}],
         "paths": paths,
@@ -129,5 +151,22 @@ def openapi_json() -> Any:
 
 @bp.get("/docs")
 def docs_page() -> Any:
+    """Swagger UI ("try it") over /openapi.json, served from the flask-swagger-ui wheel's
+    copy of its assets: no CDN, and no inline script."""
+    return render_template("docs_ui.html", swagger_version=SWAGGER_UI_VERSION)
+
+
+@bp.get("/docs/assets/<path:name>")
+def docs_asset(name: str) -> Any:
+    if name in _OWN_ASSETS:
+        return send_from_directory(_OWN_ASSET_DIR, name, max_age=3600)
+    if name not in _SWAGGER_ASSETS:
+        abort(404)
+    return send_from_directory(_SWAGGER_DIST, name, max_age=86400)
+
+
+@bp.get("/docs/reference")
+def docs_reference() -> Any:
+    """Every operation on one server-rendered page, for reading without JavaScript."""
     spec = build_openapi(current_app)
     return render_template("docs.html", spec=spec)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -9,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from support import (
     ROOT,
@@ -84,9 +86,43 @@ def test_openapi_is_generated_from_the_models(client: FlaskClient) -> None:
     assert {"202", "409", "401", "403", "422", "503"} <= set(post["responses"])
 
 
-def test_docs_page_lists_operations(client: FlaskClient) -> None:
+def test_docs_reference_lists_operations(client: FlaskClient) -> None:
+    page = client.get("/docs/reference").get_data(as_text=True)
+    assert "/v1/comments" in page and "CommentIn" in page and "/metrics" in page
+
+
+def test_docs_page_serves_swagger_ui_from_local_assets(client: FlaskClient) -> None:
     page = client.get("/docs").get_data(as_text=True)
-    assert "/v1/comments" in page and "CommentIn" in page
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert "/docs/assets/swagger-ui-bundle.js" in assets
+    assert not [a for a in assets if "://" in a]  # no CDN
+    assert "<script>" not in page  # no inline script
+    for asset in assets:
+        if asset.startswith("/docs/assets/"):
+            with client.get(asset) as resp:
+                assert resp.status_code == 200, asset
+    assert client.get("/docs/assets/../../config.py").status_code == 404
+    assert client.get("/docs/assets/index.html").status_code == 404  # only what the page uses
+
+
+def test_every_request_body_has_a_valid_example(app: Flask, client: FlaskClient) -> None:
+    spec = client.get("/openapi.json").get_json()
+    bodies = {
+        op["requestBody"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]: op[
+            "requestBody"
+        ]["content"]["application/json"].get("example")
+        for methods in spec["paths"].values()
+        for op in methods.values()
+        if "requestBody" in op
+    }
+    assert bodies and all(example is not None for example in bodies.values()), bodies
+    models = {
+        op.body.__name__: op.body
+        for view in app.view_functions.values()
+        if (op := getattr(view, "__openapi__", None)) is not None and op.body is not None
+    }
+    for name, example in bodies.items():
+        models[name].model_validate(example)  # raises if the README-grade example drifted
 
 
 def test_503_when_redis_is_stopped(tmp_path: Path) -> None:
