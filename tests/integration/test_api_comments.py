@@ -98,10 +98,13 @@ def test_edit_is_moderated_again(client: FlaskClient, worker: WorkerProcess) -> 
     assert resp.status_code == 202
     assert resp.get_json()["revision"] == 2
     assert resp.get_json()["status"] == "pending"
+    # Until the new revision is classified, the verdict shown is labelled as revision 1's.
+    assert resp.get_json()["verdict"]["revision"] == 1
     second = verdict_of(client, body["id"])
     assert second["revision"] == 2
     assert second["text"] == "An edited, still civil, remark."
     assert second["verdict"]["decided_at"] != first["verdict"]["decided_at"]
+    assert second["verdict"]["revision"] == 2
 
 
 def test_edit_of_unknown_comment_is_404(client: FlaskClient) -> None:

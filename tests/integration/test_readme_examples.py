@@ -6,6 +6,7 @@ and a valid key. Answers may be 2xx, or 409 where the story's state says so; a 4
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -27,6 +28,7 @@ from support import (
 )
 
 from moderation import create_app
+from moderation.api.schemas import CommentOut
 from moderation.config import Settings
 from moderation.services import Services
 from moderation.store.rulesets import RulesetStore
@@ -103,3 +105,14 @@ def test_readme_examples_run_against_the_service(
     assert not (ROOT / "bundle.json").exists()  # examples write scratch files to $TMPDIR
     statuses = [code for code, _, _ in ran]
     assert 409 not in statuses, ran  # the story holds together: no step refused
+
+
+def test_readme_verdict_example_shows_every_field_of_the_contract() -> None:
+    section = README.read_text().split("### Read a verdict", 1)[1]
+    example = json.loads(re.search(r"```json\n(.*?)```", section, re.S).group(1))  # type: ignore[union-attr]
+    comment = CommentOut.model_validate(example)
+    assert set(example) == set(comment.model_dump())
+    assert example["verdict"] is not None and comment.verdict is not None
+    assert set(example["verdict"]) == set(comment.verdict.model_dump())
+    for reason, parsed in zip(example["verdict"]["reasons"], comment.verdict.reasons, strict=True):
+        assert set(reason) == set(parsed.model_dump())
