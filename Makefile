@@ -2,8 +2,10 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-# torch is installed first and pinned exactly: a looser requirement pulls a multi-GB CUDA build.
+# torch is installed first, pinned exactly and from PyTorch's CPU index: from PyPI, Linux gets a
+# multi-GB CUDA build. On a machine with a GPU: make run TORCH_INDEX=https://pypi.org/simple
 TORCH := torch==2.13.0
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: run test lint typecheck install install-test clean
 
@@ -12,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet --retries 1 --index-url $(TORCH_INDEX) $(TORCH)
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
