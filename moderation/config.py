@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     broker_timeout_s: float = Field(default=2.0, gt=0)
     redis_timeout_s: float = Field(default=2.0, gt=0)
     worker_heartbeat_s: int = Field(default=10, ge=1)
+    # A classify worker leases each comment it takes from the queue and renews the lease
+    # every third of this while it holds it; the sweeper re-queues a comment whose lease
+    # ended (its worker died) within classify_lease_s + sweep_interval_s, backlog or not.
+    classify_lease_s: int = Field(default=30, ge=2)
 
     # Webhooks (see README "Webhooks"). Destinations in private, loopback, link-local and
     # similar networks are refused unless an allowlisted network (CIDR, comma list) names them.

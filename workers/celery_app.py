@@ -7,11 +7,14 @@ from kombu.entity import Exchange, Queue
 
 from moderation.config import Settings
 from moderation.queue import CLASSIFY_QUEUE, IO_QUEUE, SWEEP_TASK
+from workers.broker import transport_for
 
 
 def create_celery_app(settings: Settings) -> Celery:
     app = Celery("moderation", broker=settings.effective_broker_url, set_as_current=False)
     app.conf.update(
+        # Redis: kombu's transport with a closed-channel crash turned into a reconnect.
+        broker_transport=transport_for(settings.effective_broker_url),
         task_ignore_result=True,
         result_backend=None,
         task_acks_late=True,

@@ -3,15 +3,24 @@ call them directly."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import structlog
 from celery import Celery, Task
-from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from celery.signals import (
+    task_postrun,
+    task_received,
+    task_revoked,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+)
 
 from moderation.classify import classify_batch
 from moderation.config import Settings
 from moderation.domain.comment import epoch_ms, utcnow
+from moderation.domain.verdict import Status
 from moderation.queue import (
     CLASSIFY_QUEUE,
     CLASSIFY_TASK,
@@ -20,7 +29,11 @@ from moderation.queue import (
     enqueue_classification,
 )
 from moderation.services import Services
+from moderation.store.keys import Keys
+from moderation.store.leases import ClassifyLeases
+from moderation.store.redis_client import connect
 from workers import runtime
+from workers.leases import LeaseKeeper, owner_id
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +54,38 @@ def classify_one(settings: Settings, comment_id: str) -> dict[str, str]:
     if comment_id in result.written:
         return {"status": result.written[comment_id].value}
     return {"skipped": result.skipped.get(comment_id, "missing")}
+
+
+def recover_leased(services: Services, queue: TaskQueue, leases: ClassifyLeases) -> dict[str, int]:
+    """Re-queue the comments whose classify lease ended: the worker that held them died (or
+    lost Redis for longer than a lease). Unlike `sweep_pending` this does not wait for the
+    queue to drain: an ended lease is proof of loss, not of a busy service. So a dead
+    worker's comments are back in the queue within classify_lease_s + sweep_interval_s.
+    Each recovery counts as an attempt: a comment that keeps killing its worker (a poison
+    comment) is dead-lettered after classify_max_retries, never retried forever."""
+    settings = services.settings
+    recovered = dead = 0
+    for owner, comment_id in leases.take_ended():
+        comment = services.comments.get(comment_id)
+        if comment is None or comment.status is not Status.PENDING:
+            continue  # decided before the worker died (or since, by another delivery)
+        attempts = services.comments.touch_pending(comment_id)
+        if attempts > settings.classify_max_retries:
+            if services.comments.mark_error(
+                comment_id, comment.revision, "its classify worker died on every attempt"
+            ):
+                dead += 1
+                log.error("comment.dead_lettered", comment_id=comment_id, attempts=attempts)
+            continue
+        try:
+            enqueue_classification(queue, services.comments, comment_id)
+        except Exception:
+            # The broker is down: keep an ended lease, so the next sweep tries again.
+            leases.hold(owner, [comment_id], lease_s=0)
+            raise
+        recovered += 1
+        log.warning("comment.recovered", comment_id=comment_id, owner=owner, attempts=attempts)
+    return {"recovered": recovered, "recovered_dead_lettered": dead}
 
 
 def sweep_pending(services: Services, queue: TaskQueue) -> dict[str, int]:
@@ -114,9 +159,12 @@ def register(app: Celery, settings: Settings) -> None:
     @app.task(name=SWEEP_TASK, ignore_result=True)
     def sweep() -> dict[str, int]:
         state = runtime.get_state(settings, need_model=False)
+        queue = TaskQueue(app, settings.broker_timeout_s)
+        leases = ClassifyLeases(state.services.redis, state.services.keys)
+        recovered = recover_leased(state.services, queue, leases)
         trimmed = trim_events(state.services)
-        result = sweep_pending(state.services, TaskQueue(app, settings.broker_timeout_s))
-        return {**result, "events_trimmed": trimmed}
+        result = sweep_pending(state.services, queue)
+        return {**recovered, **result, "events_trimmed": trimmed}
 
 
 def connect_worker_signals(app: Celery, settings: Settings, *, load_model: bool) -> None:
@@ -128,12 +176,51 @@ def connect_worker_signals(app: Celery, settings: Settings, *, load_model: bool)
         if load_model:
             runtime.init_state(settings, load_model=True)
 
+    # Leases on the comments this worker holds (see moderation/store/leases.py). The owner is
+    # named here, in the process that receives tasks, before a prefork pool forks.
+    keeper = LeaseKeeper(
+        ClassifyLeases(connect(settings), Keys(settings.key_prefix)),
+        owner_id(),
+        settings.classify_lease_s,
+    )
+    stop_renewing = threading.Event()
+
+    def _classify_arg(name: str | None, args: Any) -> str | None:
+        if name != CLASSIFY_TASK or not args:
+            return None
+        return str(args[0])
+
+    @task_received.connect(weak=False)
+    def _lease(request: Any = None, **_: Any) -> None:
+        if (
+            cid := _classify_arg(getattr(request, "name", None), getattr(request, "args", None))
+        ) is not None:
+            keeper.acquire(cid)
+
+    @task_postrun.connect(weak=False)
+    def _unlease(task: Any = None, args: Any = None, **_: Any) -> None:
+        if (cid := _classify_arg(getattr(task, "name", None), args)) is not None:
+            keeper.release(cid)
+
+    @task_revoked.connect(weak=False)
+    def _unlease_revoked(request: Any = None, **_: Any) -> None:
+        if (
+            cid := _classify_arg(getattr(request, "name", None), getattr(request, "args", None))
+        ) is not None:
+            keeper.release(cid)
+
     @worker_ready.connect(weak=False)
     def _load_in_main(**_: Any) -> None:
+        if load_model:
+            keeper.start(stop_renewing)
         pool = app.conf.worker_pool
         if load_model and pool in ("solo", "threads"):
             runtime.init_state(settings, load_model=True, batching=pool == "threads")
 
     @worker_shutdown.connect(weak=False)
     def _leave(**_: Any) -> None:
+        # Renewals stop with the worker. On a warm shutdown the tasks it still held are
+        # restored to the queue by Celery; their leases end and the sweeper finds them
+        # already decided or re-queues them: a duplicate delivery, which is harmless.
+        stop_renewing.set()
         runtime.leave()

@@ -21,6 +21,12 @@ class Keys:
         """Comments waiting for a verdict, scored by when they were last enqueued (sweeper)."""
         return f"{self.prefix}pending"
 
+    def classify_leases(self) -> str:
+        """Sorted set of `worker-id|comment-id`: a worker holds a lease on each comment it has
+        taken from the classify queue, scored by when the lease ends (ms) unless renewed. An
+        ended lease means the worker died: the sweeper re-queues the comment."""
+        return f"{self.prefix}classify:leases"
+
     def dead_letter(self) -> str:
         return f"{self.prefix}dead-letter"
 
