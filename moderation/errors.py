@@ -99,8 +99,13 @@ def register_error_handlers(app: Flask) -> None:
 
         return handler
 
+    # Not "nothing was stored": a timeout can strike after Redis applied a write whose reply
+    # was lost, and a request can fail on a later step after an earlier one was stored.
+    # Every write of this API is safe to repeat, so the advice is the same either way.
     storage_down = unavailable(
-        "storage-unavailable", "the comment store is unreachable; nothing was stored, retry later"
+        "storage-unavailable",
+        "the comment store is unreachable or did not answer in time; the request may or may "
+        "not have been applied: retry it unchanged later (repeating it is safe)",
     )
     app.register_error_handler(RedisConnectionError, storage_down)
     app.register_error_handler(RedisTimeoutError, storage_down)

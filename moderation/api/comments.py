@@ -6,6 +6,8 @@ from typing import Any
 
 import structlog
 from flask import Blueprint, current_app, url_for
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
 
 from moderation.api.auth import Caller, services
 from moderation.api.framework import operation
@@ -26,6 +28,19 @@ def task_queue() -> TaskQueue:
 
 def _not_found(comment_id: str) -> ProblemError:
     return ProblemError(404, "not-found", "Not Found", f"no comment with id {comment_id!r}")
+
+
+def _stored_not_queued(comment_id: str) -> ProblemError:
+    """The comment is durably stored but not (known to be) queued: say exactly that, so that
+    nobody reads the 503 as "lost"; the retry of the same POST queues it."""
+    return ProblemError(
+        503,
+        "queue-unavailable",
+        "Service Unavailable",
+        f"comment {comment_id!r} was stored but could not be queued for moderation; it stays "
+        "pending and the sweeper queues it again (repeating the request is safe)",
+        headers={"Retry-After": "5"},
+    )
 
 
 @bp.post("/comments")
@@ -74,7 +89,10 @@ def create_comment(*, caller: Caller, body: CommentIn) -> Any:
         return CommentOut.of(comment), 200, location
     # New, or stored earlier by a request whose enqueue failed: enqueue now. A broker error
     # propagates as 503; the comment stays stored and pending, and the sweeper re-queues it.
-    enqueue_classification(task_queue(), svc.comments, comment.id)
+    try:
+        enqueue_classification(task_queue(), svc.comments, comment.id)
+    except (BrokerError, RedisError) as exc:
+        raise _stored_not_queued(comment.id) from exc
     comment.enqueued = True
     log.info(
         "comment.accepted",
@@ -103,7 +121,10 @@ def edit_comment(comment_id: str, *, caller: Caller, body: CommentEdit) -> Any:
     comment = svc.comments.edit(comment_id, body.text)
     if comment is None:
         raise _not_found(comment_id)
-    enqueue_classification(task_queue(), svc.comments, comment_id)
+    try:
+        enqueue_classification(task_queue(), svc.comments, comment_id)
+    except (BrokerError, RedisError) as exc:
+        raise _stored_not_queued(comment_id) from exc
     log.info("comment.edited", comment_id=comment_id, revision=comment.revision)
     return CommentOut.of(comment), 202
 
@@ -123,7 +144,10 @@ def retry_comment(comment_id: str, *, caller: Caller) -> Any:
         raise ProblemError(
             409, "conflict", "Conflict", f"comment {comment_id!r} is not in status error"
         )
-    enqueue_classification(task_queue(), svc.comments, comment_id)
+    try:
+        enqueue_classification(task_queue(), svc.comments, comment_id)
+    except (BrokerError, RedisError) as exc:
+        raise _stored_not_queued(comment_id) from exc
     log.info("comment.retried", comment_id=comment_id, by=caller.key_id)
     comment = svc.comments.get(comment_id)
     assert comment is not None

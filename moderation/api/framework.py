@@ -12,8 +12,10 @@ from typing import Any, TypeVar
 
 from flask import Response, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from moderation.api.auth import authenticate
+from moderation.api.safejson import loads_body
 from moderation.api.schemas import Identifier
 from moderation.config import Role
 from moderation.errors import ProblemError
@@ -64,6 +66,17 @@ def _pydantic_errors(exc: ValidationError) -> list[dict[str, Any]]:
     return [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors(include_url=False)]
 
 
+def _more_than_limit(raw: bytes) -> bool:
+    """A body without Content-Length (chunked) is read up to the limit and silently cut
+    there by werkzeug, to fail later as malformed JSON; a byte left over means it was
+    larger than the limit: 413, like a declared length over the limit."""
+    limit = request.max_content_length
+    if request.content_length is not None or limit is None or len(raw) < limit:
+        return False
+    extra: bytes = request.environ["wsgi.input"].read(1)
+    return bool(extra)
+
+
 def parse_body(model: type[BaseModel]) -> BaseModel:
     if not request.is_json:
         raise ProblemError(
@@ -73,12 +86,9 @@ def parse_body(model: type[BaseModel]) -> BaseModel:
             "send the body as JSON with Content-Type: application/json",
         )
     raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProblemError(
-            400, "malformed-json", "Bad Request", f"body is not valid JSON: {exc}"
-        ) from exc
+    if _more_than_limit(raw):
+        raise RequestEntityTooLarge()
+    data = loads_body(raw, request.mimetype_params.get("charset"))
     if not isinstance(data, dict):
         raise ProblemError(422, "validation", "Unprocessable Content", "body must be a JSON object")
     if bad := _bad_strings(data):

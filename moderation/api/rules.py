@@ -43,7 +43,7 @@ _EXTENSION = "moderation.rules"
 
 @bp.before_request
 def _allow_rule_bundles() -> None:
-    # A ruleset with its word lists outgrows the 64 KB meant for comments; raise the limit
+    # A ruleset with its word lists outgrows the limit meant for comments; raise the limit
     # for these endpoints only. The body is read after authentication, so an anonymous
     # client still cannot make the API read a large body.
     request.max_content_length = MAX_RULES_REQUEST_BYTES

@@ -113,10 +113,10 @@ def test_wrong_content_type_is_415(client: FlaskClient, app: Flask) -> None:
     assert_nothing_stored(app, cid)
 
 
-def test_body_over_64kb_is_413(client: FlaskClient, app: Flask) -> None:
+def test_body_over_the_limit_is_413(client: FlaskClient, app: Flask) -> None:
     cid = fresh_id()
     body = valid(cid)
-    body["metadata"] = {"pad": "z" * (70 * 1024)}
+    body["metadata"] = {"pad": "z" * (400 * 1024)}
     resp = client.post(
         "/v1/comments", data=json.dumps(body), content_type="application/json", headers=auth()
     )
