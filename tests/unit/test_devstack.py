@@ -35,7 +35,7 @@ def test_a_damaged_keys_file_is_replaced(tmp_path: Path) -> None:
 
 
 def test_the_data_notice_says_where_and_whether_it_is_kept() -> None:
-    assert "nothing is kept" in where_data_goes("redis://127.0.0.1:5555/0", "mod:", True)
+    assert "AOF" in where_data_goes("redis://127.0.0.1:5555/0", "mod:", True)
     kept = where_data_goes("redis://127.0.0.1:6379/0", "mod:", False)
     assert "'mod:'" in kept and "--fresh" in kept
 
