@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -99,10 +100,13 @@ def test_dev_serves_the_demo_and_stops_cleanly_on_sigint(redis_url: str, tmp_pat
             break
     output = "".join(lines)
     assert "serving; Ctrl-C to stop" in output, output
-    verdict_lines = [
-        ln for ln in lines if ln.split(" ", 1)[0] in {"approved", "flagged", "rejected"}
-    ]
+    # The demo table's rows start with the verdict in the first column.
+    verdict_lines = [ln for ln in lines if re.match(r"^\W\s*(approved|flagged|rejected)\s", ln)]
     assert len(verdict_lines) >= 6, output
+    keys_file = (tmp_path / "var" / "dev-keys.env").read_text()
+    for role in ("SITE", "MODERATOR", "ADMIN"):
+        line = next(ln for ln in keys_file.splitlines() if ln.startswith(f"export {role}_KEY="))
+        assert line in output  # printed as it can be pasted
     assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
     children = _children_of(proc.pid)
     assert len(children) >= 3
