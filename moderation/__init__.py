@@ -12,7 +12,17 @@ from moderation.config import Settings
 def create_app(settings: Settings | None = None, celery_app: Any = None) -> Flask:
     """Build the API. Nothing connects here: Redis and the broker are reached per request."""
     from moderation import web
-    from moderation.api import audit, comments, context, docs, health, review, rules, webhooks
+    from moderation.api import (
+        audit,
+        comments,
+        context,
+        docs,
+        exposure,
+        health,
+        review,
+        rules,
+        webhooks,
+    )
     from moderation.errors import register_error_handlers
     from moderation.queue import TaskQueue
     from moderation.services import Services
@@ -27,6 +37,7 @@ def create_app(settings: Settings | None = None, celery_app: Any = None) -> Flas
     app.extensions["moderation.celery"] = celery_app
     app.extensions["moderation.queue"] = TaskQueue(celery_app, settings.broker_timeout_s)
     register_error_handlers(app)
+    exposure.install(app, settings)
     health.install_metrics(app, svc)
     blueprints = (comments, review, context, audit, rules, webhooks, health, docs)
     for module in blueprints:

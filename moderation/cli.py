@@ -17,7 +17,7 @@ import click
 import httpx
 import redis
 
-from moderation.config import ROLES, Settings
+from moderation.config import Settings
 from moderation.devstack import (
     KEYS_FILE,
     load_or_create_keys,
@@ -151,34 +151,14 @@ def beat(schedule_file: str | None) -> None:
     app.start(["beat", "-s", path, "--loglevel", settings.log_level])
 
 
-@main.group()
-def keys() -> None:
-    """API keys."""
+def _keys_group() -> click.Group:
+    """`moderation keys create / list / revoke` live with the key store's other helpers."""
+    from moderation.keys_cli import keys
+
+    return keys
 
 
-@keys.command("create")
-@click.option("--role", required=True, type=click.Choice(list(ROLES)))
-@click.option("--name", default="", help="who the key is for")
-def keys_create(role: str, name: str) -> None:
-    """Create an API key and print it once; only its hash is stored."""
-    import getpass
-
-    from moderation.services import Services
-    from moderation.store.comments import Actor
-
-    svc = Services.from_settings(_settings())
-    # Audited as whoever ran the command where: the command line has no API key to name.
-    operator = Actor(key_id="cli", name=f"{getpass.getuser()}@{socket.gethostname()}", role="")
-    try:
-        secret, key = svc.api_keys.create(role, name, actor=operator)  # type: ignore[arg-type]
-    except redis.RedisError as exc:
-        raise click.ClickException(
-            f"cannot reach Redis at {svc.settings.redis_url}: {exc}"
-        ) from exc
-    click.echo(secret)
-    click.echo(
-        f"# role={key.role} id={key.key_id} -- store it now, it is not shown again", err=True
-    )
+main.add_command(_keys_group())
 
 
 @main.command()

@@ -88,6 +88,28 @@ class Settings(BaseSettings):
     # Lower, some valid comments (long non-Latin texts) are refused with 413.
     max_body_bytes: int = Field(default=320 * 1024, ge=1024)
     public_url: str = "http://127.0.0.1:8000"
+    # Host names the API answers to (comma list, as Flask's TRUSTED_HOSTS: "example.org",
+    # ".example.org" for subdomains); others get 400. Empty: any Host (redirects are
+    # relative either way, so the Host header is never echoed into a Location).
+    trusted_hosts: str = ""
+    # Reverse proxies in front of the API whose X-Forwarded-For/-Proto to believe. 0: the
+    # peer address is the client's (behind a proxy every client then shares the proxy's
+    # failed-authentication budget); more than the real number lets clients forge addresses.
+    proxy_hops: int = Field(default=0, ge=0, le=5)
+    # /readyz shows check errors, worker hosts, pids and versions only to an admin key
+    # unless this is true (the status codes are the same for everyone).
+    readiness_details_public: bool = False
+
+    # Abuse limits, counted in Redis so that every API process shares them; 0 turns one off.
+    # Requests per API key per window: above any rate this stack sustains, so it stops only a
+    # runaway client.
+    rate_limit_per_key: int = Field(default=30_000, ge=0)
+    rate_limit_window_s: int = Field(default=60, ge=1, le=86_400)
+    # Failed authentications (unknown, revoked or expired key) per source address per window.
+    # Past it every request from that address that presents a key is 429 until the window
+    # ends, valid keys included: a different answer would tell a guesser the key is right.
+    auth_fail_limit: int = Field(default=20, ge=0)
+    auth_fail_window_s: int = Field(default=300, ge=1, le=86_400)
 
     # Moderator web page. Empty secret: one is generated and kept in Redis, so that every
     # API process signs sessions and CSRF tokens alike.

@@ -13,6 +13,7 @@ from moderation.store.audit import AuditLog
 from moderation.store.comments import CommentStore
 from moderation.store.events import EventLog
 from moderation.store.keys import Keys
+from moderation.store.ratelimit import RateLimiter
 from moderation.store.redis_client import connect
 from moderation.store.workers import WorkerRegistry
 
@@ -27,6 +28,7 @@ class Services:
     audit: AuditLog
     api_keys: ApiKeyStore
     workers: WorkerRegistry
+    limiter: RateLimiter
     bootstrap_keys: dict[str, Role] = field(default_factory=dict)
 
     @classmethod
@@ -44,5 +46,6 @@ class Services:
             audit=audit,
             api_keys=ApiKeyStore(client, keys),
             workers=WorkerRegistry(client, keys),
+            limiter=RateLimiter(client, keys),
             bootstrap_keys={hash_key(s): role for role, s in settings.parsed_bootstrap_keys()},
         )

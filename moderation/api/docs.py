@@ -105,6 +105,12 @@ def build_openapi(app: Flask) -> dict[str, Any]:
             entry["responses"]["403"] = _ref_response(
                 "Problem", "The key's role may not do this", problem=True
             )
+            entry["responses"]["429"] = _ref_response(
+                "Problem",
+                "Too many requests with this key, or too many failed authentications from "
+                "this address; wait Retry-After seconds",
+                problem=True,
+            )
         for status, model in sorted(op.responses.items()):
             if model is None:
                 entry["responses"][str(status)] = {"description": "No content"}

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from moderation.api.auth import services
+from moderation.api.auth import optional_admin, services
 from moderation.api.framework import operation
 from moderation.api.schemas import Health, Readiness
 from moderation.domain.verdict import Status
@@ -39,6 +39,8 @@ def _check(fn: Any) -> str:
 @bp.get("/readyz")
 @operation(
     "Readiness: Redis and broker reachable, at least one classify worker with its model loaded",
+    description="Anyone gets the status code and each check as ok / failed / unknown; an admin "
+    "key (Authorization: Bearer) also gets the errors and the live workers.",
     roles=(),
     responses={200: Readiness, 503: Readiness},
     tags=("operations",),
@@ -63,6 +65,11 @@ def readyz() -> Any:
     else:
         checks["classify_worker"] = "unknown"
     ok = all(v == "ok" for v in checks.values())
+    if not (svc.settings.readiness_details_public or optional_admin()):
+        # Error texts name hosts and ports, worker entries hosts, pids and versions: what an
+        # attacker maps a deployment with. A probe needs only the status code.
+        checks = {name: value.split(":", 1)[0] for name, value in checks.items()}
+        workers = []
     return Readiness(
         status="ok" if ok else "unavailable", checks=checks, workers=workers
     ), 200 if ok else 503

@@ -36,6 +36,12 @@ class Keys:
     def api_key_index(self) -> str:
         return f"{self.prefix}apikeys"
 
+    def rate_limit(self, bucket: str, window: int) -> str:
+        """Counter of one fixed window (`window` = start time // window length) of one
+        bucket (`key:<key id>`, `authfail:<address>`); shared by every API process and
+        expiring by itself after the next window."""
+        return f"{self.prefix}ratelimit:{bucket}:{window}"
+
     def workers(self) -> str:
         """Sorted set of classify workers with their model loaded, scored by last heartbeat."""
         return f"{self.prefix}workers"

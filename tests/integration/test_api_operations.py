@@ -13,6 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from support import (
+    ADMIN_KEY,
     ROOT,
     RedisServer,
     WorkerProcess,
@@ -36,7 +37,7 @@ def test_healthz(client: FlaskClient) -> None:
 
 
 def test_readyz_reports_a_loaded_worker(client: FlaskClient, worker: WorkerProcess) -> None:
-    resp = client.get("/readyz")
+    resp = client.get("/readyz", headers=auth(ADMIN_KEY))  # the workers: admin only
     assert resp.status_code == 200, resp.get_json()
     body = resp.get_json()
     assert body["checks"] == {"redis": "ok", "broker": "ok", "classify_worker": "ok"}
