@@ -40,5 +40,11 @@ typecheck: install-test
 test: install-test lint typecheck
 	$(BIN)/python -m pytest
 
+# The fault tests of tests/reliability (real processes killed under load, a few minutes on
+# 2 cores) and everything else. RELIABILITY_COMMENTS (1500) scales the worker-kill run,
+# RELIABILITY_SOAK_S (60) the soak; RELIABILITY_SOAK_S=3600 is the hour-long option.
+test-reliability: install-test
+	$(BIN)/python -m pytest -m 'reliability or not reliability'
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,16 +1,18 @@
 """The Redis broker transport, with one kombu defect worked around.
 
-A worker lost to a Redis outage: kombu's Redis channel forgets its connection when it is
-closed (`channel.connection = None`, kombu/transport/virtual/base.py `close_channel`), but
-with the threads pool a task thread may still ack, or the consumer restore unacknowledged
-messages, through that closed channel while the consumer reconnects. The channel then
-rebuilds its connection pool from `self.connection.client` and raises
+A worker lost to a Redis outage (seen in tests/reliability, kombu 5.7): on a lost connection
+Celery's consumer first collects the connection, which detaches the transport from it
+(`transport.client = None`), then closes it (`ignore_errors(connection, connection.close)`).
+Closing the default channel restores its unacknowledged messages ("Restoring N
+unacknowledged message(s)"); for that the channel rebuilds its connection pool, its
+parameters read from `self.connection.client`, now None, and it raises
 `AttributeError: 'NoneType' object has no attribute 'hostname'` (the same defect as
-celery/kombu#582, still present in kombu 5.7). Celery treats an AttributeError as
-"Unrecoverable error" and the worker exits; a connection error it handles by reconnecting.
-So a closed channel here raises the connection error it really is: the message it could not
-ack stays unacknowledged and comes back (the classify lease re-queues it within its bound),
-and the worker keeps consuming."""
+celery/kombu#582). `ignore_errors` swallows connection errors only, so Celery reports an
+"Unrecoverable error" and the worker exits. A channel whose connection (or transport
+client) is gone, as after `close_channel`, fails the same way.
+So a detached channel here raises the connection error it really is: Celery ignores it and
+reconnects. The messages it could not restore stay in the broker's unacknowledged set (the
+visibility timeout returns them); their comments are re-queued sooner by the leases."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ class ClosedChannelError(redis.exceptions.ConnectionError):
 
 class RedisChannel(kombu_redis.Channel):
     def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
-        if self.connection is None:
+        if self.connection is None or self.connection.client is None:
             raise ClosedChannelError("broker channel closed (connection lost)")
         params: dict[str, Any] = super()._connparams(asynchronous=asynchronous)  # type: ignore[no-untyped-call]
         return params
