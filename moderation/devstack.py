@@ -123,19 +123,27 @@ def where_data_goes(redis_url: str, prefix: str, embedded: bool) -> str:
     )
 
 
-def wipe_prefix(redis_url: str, prefix: str) -> int:
-    """Delete every key under the prefix (comments, verdicts, keys, queues): a clean start."""
+def delete_prefix(client: redis.Redis, prefix: str) -> int:
+    """Delete every key under the prefix, in batches (UNLINK: freed in the background)."""
     if not prefix:
         raise ValueError("refusing to wipe an empty prefix: that would be the whole database")
-    client = redis.Redis.from_url(redis_url)
+    r: Any = client
     deleted = 0
-    batch: list[bytes] = []
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
+    batch: list[Any] = []
+    for key in r.scan_iter(match=f"{prefix}*", count=1000):
         batch.append(key)
         if len(batch) >= 1000:
-            deleted += int(client.delete(*batch))
+            deleted += int(r.unlink(*batch))
             batch = []
     if batch:
-        deleted += int(client.delete(*batch))
-    client.close()
+        deleted += int(r.unlink(*batch))
     return deleted
+
+
+def wipe_prefix(redis_url: str, prefix: str) -> int:
+    """Delete every key under the prefix (comments, verdicts, keys, queues): a clean start."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return delete_prefix(client, prefix)
+    finally:
+        client.close()

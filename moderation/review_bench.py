@@ -36,6 +36,7 @@ import redis
 from tqdm import tqdm
 
 from moderation.config import Settings
+from moderation.devstack import delete_prefix as delete_prefix  # stack_bench uses it from here too
 from moderation.domain.comment import epoch_ms, iso, utcnow
 from moderation.domain.events import CommentEvent, EventType
 from moderation.domain.labels import LABELS
@@ -211,20 +212,6 @@ def fill(
             )
         pipe.execute()
     return counts
-
-
-def delete_prefix(client: redis.Redis, prefix: str) -> int:
-    r: Any = client
-    removed = 0
-    batch: list[str] = []
-    for key in r.scan_iter(match=f"{prefix}*", count=5000):
-        batch.append(key)
-        if len(batch) >= 5000:
-            removed += int(r.unlink(*batch))
-            batch = []
-    if batch:
-        removed += int(r.unlink(*batch))
-    return removed
 
 
 def _free_port() -> int:

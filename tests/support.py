@@ -19,6 +19,7 @@ from typing import Any
 import redis
 
 from moderation.config import Settings
+from moderation.devstack import wipe_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,9 +99,7 @@ class RedisServer:
 
 
 def delete_prefix(url: str, prefix: str) -> None:
-    client = redis.Redis.from_url(url)
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        client.delete(key)
+    wipe_prefix(url, prefix)
 
 
 def make_settings(redis_url: str, prefix: str, **overrides: Any) -> Settings:
