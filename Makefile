@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: run test lint typecheck install install-test clean
+.PHONY: run bench test lint typecheck install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ install-test: $(VENV)/.installed-test
 
 run: install
 	$(BIN)/moderation dev --port 8000
+
+# The whole stack on loopback (real Redis at 127.0.0.1:6379, a throw-away key prefix): model
+# ceiling, pipeline, ingest, latency, memory; a few minutes. JSON + PNG under reports/.
+bench: install
+	$(BIN)/moderation bench --out reports
 
 lint: install-test
 	$(BIN)/ruff check moderation workers tests

@@ -1,5 +1,6 @@
 """Classify a batch of stored comments: load, score in one forward pass, apply the rules,
-explain, store each verdict atomically. One bad comment never fails its neighbours."""
+store each verdict atomically; explain afterwards. One bad comment never fails its
+neighbours."""
 
 from __future__ import annotations
 
@@ -62,6 +63,46 @@ def rule_context(
     )
 
 
+def rule_contexts(
+    store: CommentStore, scored: Sequence[tuple[Comment, dict[str, float]]], rules: Ruleset
+) -> list[RuleContext]:
+    """`rule_context` for a whole batch, read from the store in one round trip."""
+    reads = store.context_reads(
+        [(c.id, c.author_id, c.article_id, c.text) for c, _ in scored],
+        rules.repeat_window_s,
+        rules.burst_window_s,
+    )
+    out = []
+    for (comment, scores), r in zip(scored, reads, strict=True):
+        sent = comment.metadata.get("author")
+        author_meta: dict[str, object] = sent if isinstance(sent, dict) else {}
+        created = author_meta.get("account_created_at")
+        out.append(
+            RuleContext(
+                comment_id=comment.id,
+                article_id=comment.article_id,
+                author_id=comment.author_id,
+                text=comment.text,
+                scores=scores,
+                metadata=comment.metadata,
+                author=AuthorContext(
+                    approved_count=r.counts.get("approved", 0),
+                    rejected_count=r.counts.get("rejected", 0),
+                    flagged_count=r.counts.get("flagged", 0),
+                    account_created_at=created if isinstance(created, str) else None,
+                    banned=r.profile.get("banned", False),
+                    suspended=r.profile.get("suspended", False),
+                ),
+                article=ArticleContext(**r.article),
+                recent=RecentActivity(
+                    same_text_by_author=r.same_text, author_comments_in_window=r.burst
+                ),
+                received_at=comment.received_at or comment.created_at,
+            )
+        )
+    return out
+
+
 def classify_batch(
     ids: Sequence[str],
     *,
@@ -70,6 +111,9 @@ def classify_batch(
     ruleset: Callable[[], Ruleset],
     explain: bool = True,
 ) -> BatchResult:
+    """Verdicts first: each is stored as soon as scores and rules decide it. Spans for the
+    labels that flagged or rejected it are added afterwards (`explain_pending`), marked
+    `explanation: "pending"` until then, so occlusion never delays a verdict."""
     result = BatchResult()
     loaded = [c for c in store.get_many(list(ids)) if c is not None]
     todo = [c for c in loaded if c.status is Status.PENDING]
@@ -89,32 +133,32 @@ def classify_batch(
             log.error("classify.item_failed", comment_id=comment.id, error=str(scores_or_error))
         else:
             scored.append((comment, scores_or_error))
-    for comment, scores in scored:
+    if not scored:
+        return result
+    t_context = time.perf_counter()
+    try:
+        contexts = rule_contexts(store, scored, rules)
+    except Exception as exc:
+        for comment, _ in scored:
+            result.failed[comment.id] = f"{type(exc).__name__}: {exc}"
+            log.error("classify.item_failed", comment_id=comment.id, error=str(exc))
+        return result
+    context_ms = (time.perf_counter() - t_context) * 1000 / len(scored)
+    for (comment, scores), context in zip(scored, contexts, strict=True):
         try:
-            t_context = time.perf_counter()
-            context = rule_context(store, comment, scores, rules)
             t_rules = time.perf_counter()
             outcome = rules.evaluate(context)
             rules_ms = (time.perf_counter() - t_rules) * 1000
-            spans = []
-            t_explain = time.perf_counter()
-            wanted = labels_to_explain(outcome)
-            if explain and wanted:
-                spans = classifier.explain(comment.text, wanted)
             verdict = build_verdict(
                 scores=scores,
                 outcome=outcome,
-                spans=spans,
+                spans=[],
                 model=classifier.info,
                 ruleset_version=rules.version,
                 decided_at=iso(utcnow()),
-                timings_ms={
-                    "model": model_ms,
-                    "context": (t_rules - t_context) * 1000,
-                    "rules": rules_ms,
-                    "explain": (time.perf_counter() - t_explain) * 1000,
-                },
+                timings_ms={"model": model_ms, "context": context_ms, "rules": rules_ms},
                 revision=comment.revision,
+                explanation="pending" if explain and labels_to_explain(outcome) else None,
             )
             written = store.write_machine_verdict(comment.id, comment.revision, verdict)
         except Exception as exc:
@@ -132,3 +176,38 @@ def classify_batch(
         else:
             result.skipped[comment.id] = written.value
     return result
+
+
+def explain_pending(
+    store: CommentStore, classifier: Classifier, *, limit: int = 8, lease_s: float = 300.0
+) -> int:
+    """Claim up to `limit` verdicts waiting for spans, compute them, add them to the stored
+    verdict if it is still the one explained. Returns how many were claimed."""
+    claimed = store.claim_explanations(limit, lease_s)
+    for comment in store.get_many(claimed):
+        if comment is None:
+            continue
+        verdict = comment.verdict
+        if (
+            verdict is None
+            or verdict.explanation != "pending"
+            or verdict.revision != comment.revision  # edited since: this text is not its
+        ):
+            store.drop_explanation(comment.id)
+            continue
+        labels = verdict.labels_over_threshold()
+        t0 = time.perf_counter()
+        try:
+            spans = classifier.explain(comment.text, labels) if labels else []
+        except Exception as exc:  # a failed explanation must not keep the entry forever
+            log.error("explain.failed", comment_id=comment.id, error=str(exc))
+            spans = []
+        attached = store.attach_spans(comment.id, comment.revision, verdict.decided_at, spans)
+        log.info(
+            "explain.done",
+            comment_id=comment.id,
+            spans=len(spans),
+            attached=attached,
+            ms=round((time.perf_counter() - t0) * 1000, 1),
+        )
+    return len(claimed)

@@ -35,6 +35,15 @@ def _settings() -> Settings:
         raise click.ClickException(f"invalid configuration: {exc}") from exc
 
 
+# The classify layout that fills this kind of machine (2 cores): one worker process per
+# core, each with one inference thread (ONNX Runtime's intra-op threads measured no faster
+# than one per process on a shared machine, and slower while spinning), and enough comments
+# in flight per process for the micro-batcher to form full batches. The threads pool is the
+# one that batches; docker-compose and the README use the same numbers.
+CLASSIFY_PROCESSES = 2
+CLASSIFY_IN_FLIGHT = 32
+
+
 @click.group()
 def main() -> None:
     """Comment moderation service."""
@@ -47,7 +56,15 @@ def main() -> None:
 def serve(bind: str, num_workers: int, threads: int) -> None:
     """Run the HTTP API under gunicorn (production)."""
     _settings()  # fail here, with a clear message, rather than in every gunicorn worker
-    args = [
+    args = gunicorn_command(bind, num_workers, threads)
+    os.execv(sys.executable, args)
+
+
+def gunicorn_command(
+    bind: str, num_workers: int, threads: int, app: str = "moderation.wsgi:app"
+) -> list[str]:
+    """The API under gunicorn; `moderation bench` serves its bare Flask baseline the same way."""
+    return [
         sys.executable,
         "-m",
         "gunicorn",
@@ -61,29 +78,47 @@ def serve(bind: str, num_workers: int, threads: int) -> None:
         "-",
         "--graceful-timeout",
         "20",
-        "moderation.wsgi:app",
+        app,
     ]
-    os.execv(sys.executable, args)
+
+
+def stack_commands(port: int, schedule_file: str) -> dict[str, list[str]]:
+    """The processes of `moderation dev` (and of `moderation bench`, which measures exactly
+    this layout): the API, the classify workers, an io worker and beat."""
+    exe = [sys.executable, "-m", "moderation"]
+    classify = [*exe, "worker", "--queues", "classify", "--pool", "threads"]
+    return {
+        "api": [*exe, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
+        **{
+            f"classify-{i}": [*classify, "--concurrency", str(CLASSIFY_IN_FLIGHT)]
+            for i in range(CLASSIFY_PROCESSES)
+        },
+        "io": [*exe, "worker", "--queues", "io", "--pool", "threads", "--concurrency", "8"],
+        "beat": [*exe, "beat", "--schedule-file", schedule_file],
+    }
 
 
 @main.command()
 @click.option("--queues", default="classify,io", show_default=True, help="classify, io or both")
 @click.option(
     "--pool",
-    default="prefork",
+    default="threads",
     show_default=True,
     type=click.Choice(["prefork", "solo", "threads"]),
+    help="threads: the comments in flight share batched forward passes; prefork and solo "
+    "score each comment alone",
 )
 @click.option(
     "--concurrency",
-    default=1,
-    show_default=True,
+    default=None,
     type=int,
-    help="with --pool threads on classify: comments in flight, batched together (MODERATION_BATCH_SIZE caps a batch)",
+    help=f"tasks in flight (default: {CLASSIFY_IN_FLIGHT} on classify, 8 on io alone); with "
+    "--pool threads on classify they are batched together by token budget",
 )
 @click.option("--name", default=None, help="Celery node name (default: <queues>@<host>)")
-def worker(queues: str, pool: str, concurrency: int, name: str | None) -> None:
-    """Run a Celery worker. A worker on the classify queue loads the model once per process."""
+def worker(queues: str, pool: str, concurrency: int | None, name: str | None) -> None:
+    """Run a Celery worker. A worker on the classify queue loads the model once per process;
+    run one such process per core (see `moderation dev`)."""
     from moderation.logs import configure_logging
     from workers.celery_app import create_celery_app
     from workers.tasks import connect_worker_signals
@@ -97,6 +132,8 @@ def worker(queues: str, pool: str, concurrency: int, name: str | None) -> None:
             f"unknown queue(s) {sorted(unknown)}; use classify, io", param_hint="--queues"
         )
     load_model = "classify" in wanted
+    if concurrency is None:
+        concurrency = CLASSIFY_IN_FLIGHT if load_model else 8
     # A broken model or rule file is one clear error here, not a traceback per comment.
     from moderation.classifier.base import ModelLoadError
     from moderation.classifier.loader import load_classifier
@@ -285,12 +322,7 @@ def dev(port: int, with_demo: bool, fresh: bool) -> None:
         log_path = os.path.join(os.getcwd(), "var", "dev.log")
         os.makedirs(os.path.dirname(log_path), exist_ok=True)
         log_file = open(log_path, "ab")  # noqa: SIM115 - closed below, after the children
-        exe = [sys.executable, "-m", "moderation"]
-        commands = [
-            [*exe, "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"],
-            [*exe, "worker", "--queues", "classify,io", "--pool", "threads", "--concurrency", "8"],
-            [*exe, "beat", "--schedule-file", os.path.join("var", "beat-schedule")],
-        ]
+        commands = list(stack_commands(port, os.path.join("var", "beat-schedule")).values())
         # A child that dies once running is restarted with backoff (as compose does); one
         # that dies before the stack is ready is a start-up failure and stops it.
         supervisor = Supervisor(
@@ -349,6 +381,7 @@ def _register_groups() -> None:
     from moderation.export_labels import export_labels_command
     from moderation.review_bench import review_cli
     from moderation.ruleset.cli import rules
+    from moderation.stack_bench import bench_command
     from moderation.webhooks.cli import webhooks
 
     main.add_command(rules)
@@ -356,6 +389,7 @@ def _register_groups() -> None:
     main.add_command(webhooks)
     main.add_command(review_cli)
     main.add_command(export_labels_command)
+    main.add_command(bench_command)
 
 
 _register_groups()

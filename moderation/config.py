@@ -34,9 +34,18 @@ class Settings(BaseSettings):
     model: str = "embedded"
     model_runtime: Literal["auto", "torch", "onnx"] = "auto"
     torch_threads: int = Field(default=1, ge=1, le=64)
-    batch_size: int = Field(default=16, ge=1, le=256)
-    batch_wait_ms: int = Field(default=20, ge=0, le=5000)
+    # A forward pass holds at most batch_size rows and batch_tokens padded tokens; windows of
+    # long comments go in passes of at most batch_long_tokens, one after each short pass (see
+    # classifier/batching.py): what bounds how long a short comment waits behind long ones.
+    batch_size: int = Field(default=64, ge=1, le=256)
+    batch_wait_ms: int = Field(default=5, ge=0, le=5000)
+    batch_tokens: int = Field(default=4096, ge=128, le=65536)
+    batch_long_tokens: int = Field(default=2048, ge=512, le=65536)
+    # Spans are computed after the verdict is stored, in the classify worker's idle time, and
+    # use at most this share of its time (occlusion costs more model rows than the verdict,
+    # so unbounded it would take the cores from the API and from verdicts under load).
     explain: bool = True
+    explain_duty: float = Field(default=0.25, gt=0, le=1)
 
     # Rules: extra directories are read after the default one.
     rules_dirs: list[Path] = Field(default_factory=lambda: [DEFAULT_RULES_DIR])

@@ -4,6 +4,7 @@ and to re-run in a backtest."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 from moderation.classifier.base import ModelInfo
 from moderation.domain.verdict import (
@@ -14,6 +15,7 @@ from moderation.domain.verdict import (
     Span,
     Status,
     Verdict,
+    reasons_with_spans,
 )
 from moderation.ruleset import RuleOutcome
 
@@ -28,16 +30,7 @@ def labels_to_explain(outcome: RuleOutcome) -> list[str]:
 
 
 def attach_spans(reasons: Sequence[Reason], spans: Sequence[Span]) -> list[Reason]:
-    by_label: dict[str, list[Span]] = {}
-    for span in spans:
-        if span.label:
-            by_label.setdefault(span.label, []).append(span)
-    out = []
-    for reason in reasons:
-        if reason.source == "model" and reason.label in by_label and not reason.spans:
-            reason = reason.model_copy(update={"spans": by_label[reason.label]})
-        out.append(reason)
-    return out
+    return reasons_with_spans(list(reasons), list(spans))
 
 
 def build_verdict(
@@ -50,6 +43,7 @@ def build_verdict(
     decided_at: str,
     timings_ms: Mapping[str, float],
     revision: int | None = None,
+    explanation: Literal["pending", "ready"] | None = None,
 ) -> Verdict:
     return Verdict(
         status=outcome.status,
@@ -65,4 +59,5 @@ def build_verdict(
         revision=revision,
         tags=list(outcome.tags),
         notify=list(outcome.notify),
+        explanation=explanation,
     )

@@ -6,6 +6,8 @@ import contextlib
 import os
 import socket
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -13,6 +15,7 @@ import structlog
 from moderation.classifier.base import Classifier
 from moderation.classifier.batching import BatchingClassifier
 from moderation.classifier.loader import load_classifier
+from moderation.classify import explain_pending
 from moderation.config import Settings
 from moderation.ruleset import Ruleset
 from moderation.ruleset.active import ActiveRuleset
@@ -52,7 +55,13 @@ def init_state(settings: Settings, *, load_model: bool, batching: bool = False) 
         services = Services.from_settings(settings)
         classifier = load_classifier(settings) if load_model else None
         if classifier is not None and batching and settings.batch_size > 1:
-            classifier = BatchingClassifier(classifier, settings.batch_size, settings.batch_wait_ms)
+            classifier = BatchingClassifier(
+                classifier,
+                settings.batch_size,
+                settings.batch_wait_ms,
+                token_budget=settings.batch_tokens,
+                long_budget=settings.batch_long_tokens,
+            )
         rules = ActiveRuleset(
             RulesetHolder(settings.rules_dirs, on_change=_log_reload),
             RulesetStore(services.redis, services.keys),
@@ -65,6 +74,8 @@ def init_state(settings: Settings, *, load_model: bool, batching: bool = False) 
                 "worker.model_loaded", model=classifier.info.name, version=classifier.info.version
             )
             _start_heartbeat(_state)
+            if settings.explain:
+                _start_explainer(_state)
         return _state
 
 
@@ -103,6 +114,36 @@ def _start_heartbeat(state: WorkerState) -> None:
                 return
 
     threading.Thread(target=beat, name="heartbeat", daemon=True).start()
+
+
+def _start_explainer(state: WorkerState) -> None:
+    """Spans for stored verdicts, after them: with the batching classifier their model rows
+    run only when no verdict is waiting for the model. Claims are leased in Redis, so spans
+    a dead worker left undone are picked up by another."""
+    assert state.classifier is not None
+    classifier = state.classifier
+
+    duty = state.services.settings.explain_duty
+    busy: Callable[[], bool] = getattr(classifier, "busy", lambda: False)
+    verdict_rows: Callable[[], int] = getattr(classifier, "verdict_rows", lambda: 0)
+
+    def run() -> None:
+        pause = 0.5
+        while not _stop_heartbeat.wait(pause):
+            pause = 0.5
+            if busy():  # verdicts first
+                continue
+            try:
+                rows, t0 = verdict_rows(), time.monotonic()
+                if not explain_pending(state.services.comments, classifier, limit=1):
+                    continue
+                # While verdicts keep coming, at most `duty` of the time goes to spans (the
+                # rest of the cores serve verdicts, the API and Redis); idle, no pause.
+                pause = (time.monotonic() - t0) * (1 / duty - 1) if verdict_rows() > rows else 0
+            except Exception as exc:  # Redis briefly down: try again on the next tick
+                log.warning("explain.loop_failed", error=str(exc))
+
+    threading.Thread(target=run, name="explainer", daemon=True).start()
 
 
 def leave() -> None:

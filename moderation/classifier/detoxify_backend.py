@@ -165,7 +165,10 @@ class DetoxifyClassifier:
         """One score per label per text, in input order; long texts are windowed."""
         if not texts:
             return []
-        probs = self.scorer.scores(texts)
+        return self.to_scores(self.scorer.scores(texts))
+
+    def to_scores(self, probs: FloatArray) -> list[dict[str, float]]:
+        """Rows of model outputs -> label scores (the batcher scores windows itself)."""
         return [{self.labels[k]: float(row[i]) for k, i in enumerate(self._keep)} for row in probs]
 
     def explain(self, text: str, labels: Sequence[str]) -> list[Span]:

@@ -105,7 +105,10 @@ class OnnxClassifier:
     def predict(self, texts: Sequence[str]) -> list[dict[str, float]]:
         if not texts:
             return []
-        probs = self.scorer.scores(texts)
+        return self.to_scores(self.scorer.scores(texts))
+
+    def to_scores(self, probs: FloatArray) -> list[dict[str, float]]:
+        """Rows of model outputs -> label scores (the batcher scores windows itself)."""
         return [dict(zip(self.labels, map(float, row), strict=True)) for row in probs]
 
     def explain(self, text: str, labels: Sequence[str]) -> list[Span]:

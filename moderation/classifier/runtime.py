@@ -46,6 +46,9 @@ class WindowedScorer:
     overlap: int = 64
     batch_size: int = 32
     max_windows: int = 64  # bounds the cost of a pathological comment (~30k words)
+    # Padded tokens per forward pass: 64 rows of 512 tokens would hold ~800 MB of attention
+    # scores and run no faster per token than 8 rows.
+    token_budget: int = 4096
 
     def windows(self, ids: Sequence[int]) -> list[list[int]]:
         body = self.window - 2
@@ -59,6 +62,16 @@ class WindowedScorer:
                 break
         return out
 
+    def forward_windows(self, windows: Sequence[Sequence[int]]) -> FloatArray:
+        """Probabilities for windows (special tokens included), padded to the longest."""
+        width = max(len(w) for w in windows)
+        input_ids = np.full((len(windows), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(windows), width), dtype=np.int64)
+        for r, w in enumerate(windows):
+            input_ids[r, : len(w)] = w
+            mask[r, : len(w)] = 1
+        return sigmoid(np.asarray(self.forward(input_ids, mask), dtype=np.float32))
+
     def score_windows(self, texts: Sequence[str]) -> tuple[FloatArray, list[int]]:
         """Scores of every window (rows) and, for each text, the index of its first window."""
         if not texts:
@@ -70,16 +83,17 @@ class WindowedScorer:
             all_windows += self.windows(ids)
         order = sorted(range(len(all_windows)), key=lambda i: len(all_windows[i]))
         result: FloatArray | None = None
-        for b in range(0, len(order), self.batch_size):
-            part = order[b : b + self.batch_size]
-            width = max(len(all_windows[i]) for i in part)
-            input_ids = np.full((len(part), width), self.pad_id, dtype=np.int64)
-            mask = np.zeros((len(part), width), dtype=np.int64)
-            for r, i in enumerate(part):
-                w = all_windows[i]
-                input_ids[r, : len(w)] = w
-                mask[r, : len(w)] = 1
-            probs = sigmoid(np.asarray(self.forward(input_ids, mask), dtype=np.float32))
+        parts: list[list[int]] = [[]]
+        for i in order:  # ascending length: the newest window is the widest
+            part = parts[-1]
+            if part and (
+                len(part) >= self.batch_size
+                or (len(part) + 1) * len(all_windows[i]) > self.token_budget
+            ):
+                parts.append(part := [])
+            part.append(i)
+        for part in parts:
+            probs = self.forward_windows([all_windows[i] for i in part])
             if result is None:
                 result = np.zeros((len(all_windows), probs.shape[1]), dtype=np.float32)
             result[part] = probs

@@ -116,6 +116,9 @@ class Verdict(BaseModel):
     tags: list[str] = Field(default_factory=list)
     notify: list[str] = Field(default_factory=list)
     decision: ModeratorDecision | None = None
+    # Spans come after the verdict, off its critical path: "pending" until they are added to
+    # the model reasons, "ready" after; absent when nothing is to be explained.
+    explanation: Literal["pending", "ready"] | None = None
 
     def labels_over_threshold(self) -> list[str]:
         return sorted(
@@ -127,3 +130,17 @@ class Verdict(BaseModel):
 
     def max_score(self) -> float:
         return max(self.scores.values(), default=0.0)
+
+
+def reasons_with_spans(reasons: list[Reason], spans: list[Span]) -> list[Reason]:
+    """Each model reason gets the spans of its label (a reason that has spans keeps them)."""
+    by_label: dict[str, list[Span]] = {}
+    for span in spans:
+        if span.label:
+            by_label.setdefault(span.label, []).append(span)
+    out = []
+    for reason in reasons:
+        if reason.source == "model" and reason.label in by_label and not reason.spans:
+            reason = reason.model_copy(update={"spans": by_label[reason.label]})
+        out.append(reason)
+    return out

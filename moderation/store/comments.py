@@ -14,7 +14,15 @@ import redis
 
 from moderation.domain.comment import Comment, epoch_ms, iso, text_fingerprint, utcnow
 from moderation.domain.events import CommentEvent, EventType
-from moderation.domain.verdict import DecidedBy, Decision, ModeratorDecision, Status, Verdict
+from moderation.domain.verdict import (
+    DecidedBy,
+    Decision,
+    ModeratorDecision,
+    Span,
+    Status,
+    Verdict,
+    reasons_with_spans,
+)
 from moderation.store.agreement import Agreement
 from moderation.store.audit import AuditEntry, AuditLog
 from moderation.store.authors import effective_profile
@@ -462,6 +470,11 @@ class CommentStore:
             )
             pipe.multi()
             self._transition(pipe, cur, stored.status, stored, event, author_rejections=rejections)
+            if stored.explanation == "pending":
+                # Spans follow; a worker claims this entry (see attach_spans).
+                pipe.zadd(self.keys.explain_pending(), {comment_id: epoch_ms(utcnow())})
+            else:
+                pipe.zrem(self.keys.explain_pending(), comment_id)
             pipe.hincrby(self.keys.verdict_counts(), stored.status.value, 1)
             self._count_author(pipe, cur.author_id, cur.status, stored.status)
             if cur.submitted_at and cur.status is Status.PENDING:
@@ -474,6 +487,72 @@ class CommentStore:
 
         result: VerdictWrite = self.r.transaction(txn, key, value_from_callable=True)
         return result
+
+    def attach_spans(
+        self, comment_id: str, revision: int, decided_at: str, spans: list[Span]
+    ) -> bool:
+        """Add explanation spans to the machine verdict they explain, if it is still the
+        stored one (same revision and decided_at, not a moderator's decision). Adding spans
+        changes no status: no event, no index moves, so not through `_transition`. The
+        pending-explanation entry goes with the spans."""
+        key = self.keys.comment(comment_id)
+
+        def txn(pipe: Any) -> bool:
+            raw = pipe.hget(key, "verdict")
+            verdict = Verdict.model_validate_json(raw) if raw else None
+            if (
+                verdict is None
+                or verdict.revision != revision
+                or verdict.decided_at != decided_at
+                or verdict.decided_by not in (DecidedBy.MODEL, DecidedBy.RULES)
+                or verdict.explanation != "pending"
+            ):
+                # Late spans for a verdict no longer stored. The entry stays if the verdict
+                # now stored is a machine verdict waiting for spans of its own.
+                if (
+                    verdict is None
+                    or verdict.explanation != "pending"
+                    or verdict.decided_by not in (DecidedBy.MODEL, DecidedBy.RULES)
+                ):
+                    pipe.multi()
+                    pipe.zrem(self.keys.explain_pending(), comment_id)
+                return False
+            updated = verdict.model_copy(
+                update={
+                    "reasons": reasons_with_spans(verdict.reasons, spans),
+                    "explanation": "ready",
+                }
+            )
+            pipe.multi()
+            pipe.hset(key, "verdict", updated.model_dump_json())
+            pipe.zrem(self.keys.explain_pending(), comment_id)
+            return True
+
+        ok: bool = self.r.transaction(txn, key, value_from_callable=True)
+        return ok
+
+    def claim_explanations(self, limit: int, lease_s: float) -> list[str]:
+        """Up to `limit` comments due for spans, leased for `lease_s`: a worker that dies
+        while explaining leaves them to another once the lease ends."""
+        now = epoch_ms(utcnow())
+        claimed: list[str] = self._claim_script(
+            keys=[self.keys.explain_pending()], args=[now, now + int(lease_s * 1000), limit]
+        )
+        return claimed
+
+    @property
+    def _claim_script(self) -> Any:
+        script = getattr(self, "_claim", None)
+        if script is None:
+            script = self._claim = self.r.register_script(_CLAIM_LUA)
+        return script
+
+    def drop_explanation(self, comment_id: str) -> None:
+        """Nothing to explain (any more): a new machine verdict adds its own entry."""
+        self.r.zrem(self.keys.explain_pending(), comment_id)
+
+    def explanations_pending(self) -> int:
+        return int(self.r.zcard(self.keys.explain_pending()))
 
     def _observe_latency(self, pipe: Any, seconds: float) -> None:
         """Time from submission (or edit) to verdict, as a histogram every API process can
@@ -588,6 +667,8 @@ class CommentStore:
                     "decided_at": now,
                     "revision": cur.revision,
                     "notify": [],
+                    # Spans are added to machine verdicts only: none will come to this one.
+                    "explanation": None if base.explanation == "pending" else base.explanation,
                     "decision": ModeratorDecision(
                         decision=decision,
                         reason=reason,
@@ -812,6 +893,46 @@ class CommentStore:
 
     # -- context for rules ---------------------------------------------------------------
 
+    def context_reads(
+        self, comments: list[tuple[str, str, str, str]], repeat_window_s: int, burst_window_s: int
+    ) -> list[ContextReads]:
+        """What the rules read for (comment id, author id, article id, text) each: author
+        counts, recent activity, standing and article settings, all in one round trip."""
+        now = self.clock()
+        now_ms = epoch_ms(utcnow())
+        window_s = max(repeat_window_s, burst_window_s)
+        pipe = self.r.pipeline(transaction=False)
+        for _cid, author_id, article_id, _text in comments:
+            recent = self.keys.author_recent(author_id)
+            pipe.hgetall(self.keys.author_stats(author_id))
+            pipe.zremrangebyscore(recent, "-inf", now_ms - 24 * 3600 * 1000)  # bounded memory
+            pipe.zrangebyscore(recent, now_ms - window_s * 1000, "+inf", withscores=True)
+            pipe.expire(recent, 24 * 3600)
+            pipe.hgetall(self.keys.author_profile(author_id))
+            pipe.hgetall(self.keys.article_settings(article_id))
+        replies = pipe.execute()
+        out: list[ContextReads] = []
+        for i, (cid, _author, _article, text) in enumerate(comments):
+            counts, _, members, _, profile, article = replies[i * 6 : i * 6 + 6]
+            others = [(m, s) for m, s in members if not m.endswith(f":{cid}")]
+            fingerprint = text_fingerprint(text)
+            same = sum(
+                1
+                for m, posted in others
+                if posted >= now_ms - repeat_window_s * 1000 and m.split(":", 1)[0] == fingerprint
+            )
+            burst = sum(1 for _, posted in others if posted >= now_ms - burst_window_s * 1000)
+            out.append(
+                ContextReads(
+                    counts={k: int(v) for k, v in counts.items()},
+                    same_text=same,
+                    burst=burst,
+                    profile=effective_profile(profile, now),
+                    article=_article_settings(article),
+                )
+            )
+        return out
+
     def author_counts(self, author_id: str) -> dict[str, int]:
         raw = self.r.hgetall(self.keys.author_stats(author_id))
         return {k: int(v) for k, v in raw.items()}
@@ -848,15 +969,7 @@ class CommentStore:
     # -- article settings and author standing (set by the site or moderators) ------------
 
     def article_settings(self, article_id: str) -> dict[str, Any]:
-        raw = self.r.hgetall(self.keys.article_settings(article_id))
-        out: dict[str, Any] = {}
-        if "premoderate" in raw:
-            out["premoderate"] = raw["premoderate"] == "1"
-        if "closed" in raw:
-            out["closed"] = raw["closed"] == "1"
-        if "sensitivity" in raw:
-            out["sensitivity"] = float(raw["sensitivity"])
-        return out
+        return _article_settings(self.r.hgetall(self.keys.article_settings(article_id)))
 
     def set_article_settings(self, article_id: str, settings: dict[str, Any]) -> dict[str, Any]:
         encoded = {
@@ -870,6 +983,39 @@ class CommentStore:
         """The standing in force now (or `at`): an expired ban reads as no ban."""
         raw = self.r.hgetall(self.keys.author_profile(author_id))
         return effective_profile(raw, at or self.clock())
+
+
+def _article_settings(raw: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "premoderate" in raw:
+        out["premoderate"] = raw["premoderate"] == "1"
+    if "closed" in raw:
+        out["closed"] = raw["closed"] == "1"
+    if "sensitivity" in raw:
+        out["sensitivity"] = float(raw["sensitivity"])
+    return out
+
+
+@dataclass(frozen=True)
+class ContextReads:
+    """The store's part of a comment's rule context (see CommentStore.context_reads)."""
+
+    counts: dict[str, int]
+    same_text: int
+    burst: int
+    profile: dict[str, Any]
+    article: dict[str, Any]
+
+
+# KEYS[1] the pending-explanation set; ARGV now ms, lease end ms, limit. Due entries get the
+# lease end as their score, so no other worker claims them until it passes.
+_CLAIM_LUA = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(due) do
+  redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id)
+end
+return due
+"""
 
 
 class ReadOnlyCommentStore(CommentStore):

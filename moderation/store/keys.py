@@ -56,6 +56,11 @@ class Keys:
         """Histogram buckets of seconds from submission to machine verdict."""
         return f"{self.prefix}stats:verdict-latency"
 
+    def explain_pending(self) -> str:
+        """Sorted set of comment ids whose machine verdict waits for its spans, scored by
+        when a worker may (re)claim it (ms): now, or the end of a worker's lease."""
+        return f"{self.prefix}explain:pending"
+
     def author_stats(self, author_id: str) -> str:
         return f"{self.prefix}author:{author_id}:stats"
 

@@ -9,7 +9,7 @@ import pytest
 from support import make_settings
 
 from moderation.classifier.base import ModelInfo
-from moderation.classify import classify_batch
+from moderation.classify import classify_batch, explain_pending
 from moderation.domain.comment import body_fingerprint, iso, utcnow
 from moderation.domain.verdict import DecidedBy, Decision, Span, Status, Verdict
 from moderation.ruleset import Ruleset, load_ruleset
@@ -61,12 +61,23 @@ def run(svc: Services, ids: list[str], ruleset: Ruleset) -> object:
     )
 
 
-def test_toxic_comment_is_flagged_with_highlighted_span(svc: Services, ruleset: Ruleset) -> None:
+def test_toxic_comment_is_flagged_then_its_span_highlighted(
+    svc: Services, ruleset: Ruleset
+) -> None:
     cid = store(svc, "you absolute idiot")
     run(svc, [cid], ruleset)
     comment = svc.comments.get(cid)
     assert comment is not None and comment.status in (Status.FLAGGED, Status.REJECTED)
-    assert comment.verdict is not None
+    # The verdict is stored first, its spans not yet computed.
+    assert comment.verdict is not None and comment.verdict.explanation == "pending"
+    assert not any(r.spans for r in comment.verdict.reasons)
+    events_before = svc.events.length()
+    assert explain_pending(svc.comments, KeywordClassifier()) == 1
+    comment = svc.comments.get(cid)
+    assert comment is not None and comment.verdict is not None
+    assert comment.verdict.explanation == "ready"
+    assert svc.events.length() == events_before  # adding spans is not a state change
+    assert svc.comments.explanations_pending() == 0
     reason = next(r for r in comment.verdict.reasons if r.label == "toxicity")
     assert reason.spans and comment.text[reason.spans[0].start : reason.spans[0].end] == "idiot"
     assert svc.redis.zscore(svc.keys.pending(), cid) is None
@@ -158,3 +169,55 @@ def test_repeat_posting_is_counted_from_the_store(svc: Services, ruleset: Rulese
     }
     same, burst = svc.comments.recent_activity("repeater", "vote for my channel", "x", 600, 300)
     assert (same, burst) == (3, 4)
+
+
+def test_an_approved_comment_needs_no_explanation(svc: Services, ruleset: Ruleset) -> None:
+    cid = store(svc, "a perfectly civil remark")
+    run(svc, [cid], ruleset)
+    comment = svc.comments.get(cid)
+    assert comment is not None and comment.verdict is not None
+    assert comment.verdict.explanation is None
+    assert svc.comments.explanations_pending() == 0
+
+
+def test_spans_never_touch_a_moderators_decision(svc: Services, ruleset: Ruleset) -> None:
+    cid = store(svc, "you idiot")
+    run(svc, [cid], ruleset)
+    comment = svc.comments.get(cid)
+    assert comment is not None and comment.verdict is not None
+    machine = comment.verdict
+    alice = Actor(key_id="alice-key", name="alice", role="moderator")
+    svc.comments.decide(cid, 1, Decision.APPROVE, reason="quote", note=None, actor=alice)
+    decided = svc.comments.get(cid)
+    spans = [Span(start=4, end=9, label="toxicity")]
+    assert not svc.comments.attach_spans(cid, 1, machine.decided_at, spans)
+    assert svc.comments.get(cid) == decided
+    assert svc.comments.explanations_pending() == 0
+
+
+def test_spans_for_an_older_verdict_are_dropped(svc: Services, ruleset: Ruleset) -> None:
+    cid = store(svc, "you idiot")
+    run(svc, [cid], ruleset)
+    first = svc.comments.get(cid)
+    assert first is not None and first.verdict is not None
+    svc.comments.edit(cid, "you fool of an idiot")
+    run(svc, [cid], ruleset)
+    spans = [Span(start=4, end=9, label="toxicity")]
+    # The first verdict's spans arrive late: its revision and decided_at are no longer there.
+    assert not svc.comments.attach_spans(cid, 1, first.verdict.decided_at, spans)
+    current = svc.comments.get(cid)
+    assert current is not None and current.verdict is not None
+    assert current.verdict.revision == 2 and current.verdict.explanation == "pending"
+    explain_pending(svc.comments, KeywordClassifier())
+    current = svc.comments.get(cid)
+    assert current is not None and current.verdict is not None
+    reason = next(r for r in current.verdict.reasons if r.label == "toxicity")
+    assert current.text[reason.spans[0].start : reason.spans[0].end] == "idiot"
+
+
+def test_a_claimed_explanation_is_leased(svc: Services, ruleset: Ruleset) -> None:
+    cid = store(svc, "you idiot")
+    run(svc, [cid], ruleset)
+    assert svc.comments.claim_explanations(10, lease_s=60) == [cid]
+    assert svc.comments.claim_explanations(10, lease_s=60) == []  # another worker: leased
+    assert svc.comments.explanations_pending() == 1
