@@ -28,6 +28,7 @@ import structlog
 from moderation.ruleset.analysis import analyse
 from moderation.ruleset.engine import Ruleset, RulesetError, compile_definitions, load_ruleset
 from moderation.ruleset.errors import Issue
+from moderation.ruleset.limits import VALIDATION_TIME_LIMIT_S, ValidationTimeout, time_limit
 from moderation.ruleset.loader import WORDS_DIR, read_definitions
 from moderation.ruleset.reload import RulesetHolder
 
@@ -122,22 +123,41 @@ def check_bundle(files: Mapping[str, str]) -> BundleReport:
     with tempfile.TemporaryDirectory(prefix="moderation-bundle-") as tmp:
         root = Path(tmp)
         materialise(files, root)
-        defs = read_definitions([root])
-        ruleset, issues = compile_definitions(defs)
-        if ruleset is not None:
-            issues = [*issues, *analyse(defs), *example_issues(ruleset)]
-            if not ruleset.rules and not ruleset.thresholds:
-                # Never what an activation means: a bundle is a complete ruleset.
-                first = next((str(f) for f in defs.files if f.suffix != ".txt"), "bundle")
-                issues.append(
-                    Issue(first, 1, "no rules and no thresholds: every comment would be approved")
-                )
+        try:
+            with time_limit(VALIDATION_TIME_LIMIT_S):
+                defs = read_definitions([root])
+                ruleset, issues = compile_definitions(defs)
+                if ruleset is not None:
+                    issues = [*issues, *analyse(defs), *example_issues(ruleset)]
+                    if not ruleset.rules and not ruleset.thresholds:
+                        # Never what an activation means: a bundle is a complete ruleset.
+                        first = next((str(f) for f in defs.files if f.suffix != ".txt"), "bundle")
+                        issues.append(
+                            Issue(
+                                first,
+                                1,
+                                "no rules and no thresholds: every comment would be approved",
+                            )
+                        )
+        except ValidationTimeout as exc:
+            return BundleReport(
+                version=None, rule_count=0, issues=[_relative(_timeout_issue(exc), tmp)]
+            )
     issues = [_relative(i, tmp) for i in issues]
     ok = ruleset is not None and not any(i.severity == "error" for i in issues)
     return BundleReport(
         version=defs.version if ok else None,
         rule_count=len(ruleset.rules) if ruleset is not None else len(defs.rules),
         issues=issues,
+    )
+
+
+def _timeout_issue(exc: ValidationTimeout) -> Issue:
+    return Issue(
+        exc.file,
+        exc.line,
+        f"validation stopped here after {exc.limit_s:g} s: the ruleset is too large or too "
+        "slow to check; split or simplify it",
     )
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from moderation.domain.labels import LABELS
 from moderation.domain.verdict import Action
 from moderation.ruleset.engine import compile_definitions
 from moderation.ruleset.errors import Issue
+from moderation.ruleset.limits import check_time
 from moderation.ruleset.loader import Definitions, RuleSource, read_definitions
 from moderation.ruleset.schema import Condition
 
@@ -63,6 +63,7 @@ def analyse(defs: Definitions) -> list[Issue]:
     seen: dict[str, RuleSource] = {}
     for src in defs.rules:
         rule, file, line = src.rule, src.where.file, src.where.line
+        check_time(file, line)
         if _never(rule.condition, defs):
             issues.append(
                 Issue(file, line, f"rule {rule.id}: unreachable, its condition can never hold")
@@ -104,16 +105,8 @@ def analyse(defs: Definitions) -> list[Issue]:
                 )
         if not rule.examples.must_match and not rule.examples.must_not_match:
             issues.append(Issue(file, line, f"rule {rule.id}: no examples", "warning"))
-        for label in _score_labels(rule.condition):
-            if label not in LABELS:
-                issues.append(
-                    Issue(file, line, f"rule {rule.id}: {label!r} is not a model label", "warning")
-                )
+    # Unknown labels (in rules and thresholds) are compile errors: see engine.py.
     for label, (spec, where) in defs.thresholds.items():
-        if label not in LABELS:
-            issues.append(
-                Issue(where.file, where.line, f"thresholds.{label}: not a model label", "warning")
-            )
         if spec.flag is not None and spec.reject is not None and spec.flag >= spec.reject:
             issues.append(
                 Issue(
@@ -124,13 +117,6 @@ def analyse(defs: Definitions) -> list[Issue]:
                 )
             )
     return issues
-
-
-def _score_labels(cond: Condition) -> list[str]:
-    if cond.score is not None:
-        return [cond.score.label]
-    children = cond.all or cond.any or ([cond.not_] if cond.not_ is not None else [])
-    return [label for child in children for label in _score_labels(child)]
 
 
 def check(dirs: Sequence[Path]) -> list[Issue]:

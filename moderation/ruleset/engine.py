@@ -15,10 +15,12 @@ from pathlib import Path
 
 import re2
 
+from moderation.domain.labels import LABELS
 from moderation.domain.verdict import Action, Reason, Span, Status
 from moderation.ruleset import conditions as c
 from moderation.ruleset.context import ArticleContext, AuthorContext, RecentActivity, RuleContext
 from moderation.ruleset.errors import Issue, RulesetError
+from moderation.ruleset.limits import check_time
 from moderation.ruleset.loader import Definitions, Located, RuleSource, read_definitions
 from moderation.ruleset.matchers import Entry, WordMatcher, make_entry
 from moderation.ruleset.schema import Condition, Example, ExampleContext, Rule
@@ -175,6 +177,7 @@ class Ruleset:
         """Check every rule against its own examples (its condition alone, not the set)."""
         results: list[ExampleResult] = []
         for compiled in self.rules:
+            check_time(compiled.where.file, compiled.where.line)
             ex = compiled.rule.examples
             for expected, items in ((True, ex.must_match), (False, ex.must_not_match)):
                 for item in items:
@@ -232,6 +235,7 @@ class _Compiler:
         self._inline_n = 0
 
     def rule(self, src: RuleSource) -> c.Compiled | None:
+        check_time(src.where.file, src.where.line)
         before = len(self.issues)
         compiled = self.condition(src.rule.condition, src, ("condition",))
         return compiled if len(self.issues) == before else None
@@ -256,6 +260,14 @@ class _Compiler:
         if cond.not_ is not None:
             return c.Not(self.condition(cond.not_, src, here))
         if cond.score is not None:
+            if cond.score.label not in LABELS:
+                # An error, not a warning: a score on a label no model gives never fires, so
+                # the rule would look active while it guards nothing.
+                self._err(
+                    src,
+                    (*here, "label"),
+                    f"{cond.score.label!r} is not a model label (labels: {', '.join(LABELS)})",
+                )
             return c.Score(cond.score.label, cond.score.gte, cond.score.lt)
         if cond.words is not None:
             names = set(cond.words.lists)
@@ -350,6 +362,15 @@ def compile_definitions(defs: Definitions) -> tuple[Ruleset | None, list[Issue]]
             else:
                 entries.append(entry)
 
+    for label, (_spec, where) in defs.thresholds.items():
+        if label not in LABELS:
+            issues.append(
+                Issue(
+                    where.file,
+                    where.line,
+                    f"thresholds.{label}: not a model label (labels: {', '.join(LABELS)})",
+                )
+            )
     compiler = _Compiler(defs)
     rules: list[CompiledRule] = []
     for src in defs.rules:

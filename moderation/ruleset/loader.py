@@ -16,6 +16,13 @@ import yaml
 from pydantic import ValidationError
 
 from moderation.ruleset.errors import Issue
+from moderation.ruleset.limits import (
+    MAX_DEPTH,
+    RecursiveAlias,
+    check_time,
+    expanded_size,
+    size_problem,
+)
 from moderation.ruleset.schema import LabelThresholds, Rule, RuleFile
 
 RULE_SUFFIXES = (".yaml", ".yml")
@@ -158,12 +165,26 @@ def _read_rule_file(src: SourceFile, defs: Definitions) -> None:
             Issue(file, 1, "empty file (still being written?); add a comment if intended")
         )
         return
+    check_time(file, 1)
     try:
         text = src.data.decode("utf-8")
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            # Before anything walks the tree expanded (construction, validation, compiling).
+            problem = size_problem(expanded_size(node))
+            if problem is not None:
+                defs.issues.append(Issue(file, _largest_rule_line(node), problem))
+                return
         doc = yaml.load(text, Loader=_UniqueKeyLoader)
     except UnicodeDecodeError as exc:
         defs.issues.append(Issue(file, 1, f"not UTF-8: {exc}"))
+        return
+    except RecursiveAlias as exc:
+        defs.issues.append(Issue(file, exc.line, f"not a valid rule file: {exc}"))
+        return
+    except RecursionError:
+        # PyYAML composes recursively: a few hundred levels of brackets exhaust the stack.
+        defs.issues.append(Issue(file, 1, f"nested too deeply (at most {MAX_DEPTH} levels)"))
         return
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -219,6 +240,19 @@ def _read_rule_file(src: SourceFile, defs: Definitions) -> None:
         defs.rules.append(
             RuleSource(rule, Located(file, line_of(node, ("rules", i))), _lines(rule_node))
         )
+
+
+def _largest_rule_line(root: yaml.Node) -> int:
+    """Where to point for a file that expands too far: its largest rule, else line 1."""
+    rules = _walk(root, ("rules",))
+    if not isinstance(rules, yaml.SequenceNode) or not rules.value:
+        return 1
+    try:
+        largest = max(rules.value, key=lambda n: expanded_size(n).nodes)
+    except RecursiveAlias as exc:
+        return exc.line
+    line: int = largest.start_mark.line + 1
+    return line
 
 
 def _walk(node: yaml.Node | None, loc: Sequence[str | int]) -> yaml.Node | None:

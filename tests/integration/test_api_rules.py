@@ -130,6 +130,27 @@ BAD_BUNDLES = {
         2,
         "rule zorblax-ban: example 'hello there' should match",
     ),
+    "unknown label": (
+        "rules:\n  - id: typo\n    description: d\n"
+        "    condition: {score: {label: insullt, gte: 0.5}}\n    action: flag\n",
+        4,
+        "'insullt' is not a model label",
+    ),
+    # 9 aliases wide, 6 levels deep: 531,441 conditions in 800 bytes (issue 11).
+    "alias bomb": (
+        "rules:\n"
+        + "".join(
+            f"  - id: r{n}\n    description: d\n    action: flag\n    condition: "
+            + (
+                "&a0 {score: {label: toxicity, gte: 0.5}}\n"
+                if n == 0
+                else f"&a{n} {{all: [{', '.join([f'*a{n - 1}'] * 9)}]}}\n"
+            )
+            for n in range(7)
+        ),
+        26,
+        "with its aliases expanded the file is",
+    ),
 }
 
 
@@ -188,7 +209,7 @@ def test_size_limits(reverted: FlaskClient) -> None:
     # The comments endpoint keeps its own limit.
     resp = reverted.post(
         "/v1/comments",
-        json={"id": "big", "article_id": "a", "author_id": "u", "text": "x" * (70 * 1024)},
+        json={"id": "big", "article_id": "a", "author_id": "u", "text": "x" * (400 * 1024)},
         headers=auth(SITE_KEY),
     )
     assert resp.status_code == 413
