@@ -310,6 +310,18 @@ class CommentStore:
             pipe.zadd(self.keys.pending(), {cur.id: epoch_ms(utcnow())})
         else:
             pipe.zrem(self.keys.pending(), cur.id)
+        # The explanation queue holds exactly the comments whose stored verdict is a machine
+        # verdict of the current revision still waiting for spans: a decision or an edit
+        # takes the comment out, an undo that restores such a verdict puts it back.
+        if (
+            verdict is not None
+            and verdict.explanation == "pending"
+            and verdict.decided_by in (DecidedBy.MODEL, DecidedBy.RULES)
+            and verdict.revision == (revision or cur.revision)
+        ):
+            pipe.zadd(self.keys.explain_pending(), {cur.id: epoch_ms(utcnow())})
+        else:
+            pipe.zrem(self.keys.explain_pending(), cur.id)
         # The dead-letter set holds exactly the comments in status error, however they
         # leave it (retry, edit, a moderator's decision) or come back (undo).
         if new_status is Status.ERROR:
@@ -470,11 +482,6 @@ class CommentStore:
             )
             pipe.multi()
             self._transition(pipe, cur, stored.status, stored, event, author_rejections=rejections)
-            if stored.explanation == "pending":
-                # Spans follow; a worker claims this entry (see attach_spans).
-                pipe.zadd(self.keys.explain_pending(), {comment_id: epoch_ms(utcnow())})
-            else:
-                pipe.zrem(self.keys.explain_pending(), comment_id)
             pipe.hincrby(self.keys.verdict_counts(), stored.status.value, 1)
             self._count_author(pipe, cur.author_id, cur.status, stored.status)
             if cur.submitted_at and cur.status is Status.PENDING:

@@ -195,6 +195,24 @@ def test_spans_never_touch_a_moderators_decision(svc: Services, ruleset: Ruleset
     assert svc.comments.explanations_pending() == 0
 
 
+def test_an_undo_brings_back_the_spans_still_owed(svc: Services, ruleset: Ruleset) -> None:
+    cid = store(svc, "you idiot")
+    run(svc, [cid], ruleset)
+    assert svc.comments.explanations_pending() == 1
+    alice = Actor(key_id="alice-key", name="alice", role="moderator")
+    svc.comments.decide(cid, 1, Decision.APPROVE, reason="quote", note=None, actor=alice)
+    assert svc.comments.explanations_pending() == 0
+    svc.comments.undo_decision(cid, actor=alice, window_s=300)
+    # The machine verdict is back, still waiting for its spans: it is queued again.
+    assert svc.comments.explanations_pending() == 1
+    explain_pending(svc.comments, KeywordClassifier())
+    restored = svc.comments.get(cid)
+    assert restored is not None and restored.verdict is not None
+    assert restored.verdict.explanation == "ready"
+    reason = next(r for r in restored.verdict.reasons if r.label == "toxicity")
+    assert restored.text[reason.spans[0].start : reason.spans[0].end] == "idiot"
+
+
 def test_spans_for_an_older_verdict_are_dropped(svc: Services, ruleset: Ruleset) -> None:
     cid = store(svc, "you idiot")
     run(svc, [cid], ruleset)
