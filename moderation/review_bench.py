@@ -202,14 +202,7 @@ def fill(
                 status_after=status,
                 at=at,
             )
-            store._transition(
-                pipe,
-                pending,
-                status,
-                _verdict(rng, status, at),
-                event,
-                author_rejections=rng.choice((0, 0, 0, 1, 3)),
-            )
+            store._transition(pipe, pending, status, _verdict(rng, status, at), event)
         pipe.execute()
     return counts
 

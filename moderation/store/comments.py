@@ -28,7 +28,7 @@ from moderation.store.audit import AuditEntry, AuditLog
 from moderation.store.authors import effective_profile
 from moderation.store.events import EventLog
 from moderation.store.keys import Keys
-from moderation.store.review import Facets, ReviewIndex, facets_of
+from moderation.store.review import INDEXED_STATUSES, Facets, ReviewIndex, facets_of
 
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -278,17 +278,22 @@ class CommentStore:
         *,
         fields: dict[str, str] | None = None,
         revision: int | None = None,
-        author_rejections: int = 0,
     ) -> None:
         """Inside a MULTI: the status, its indexes and the event move together."""
         key = self.keys.comment(cur.id)
+        # The author's history raises an item's review priority (read now, not queued).
+        rejections = (
+            self.author_counts(cur.author_id).get(Status.REJECTED.value, 0)
+            if new_status in INDEXED_STATUSES
+            else 0
+        )
         facets = facets_of(
             article_id=cur.article_id,
             author_id=cur.author_id,
             created_ms=cur.created_ms,
             revision=revision or cur.revision,
             verdict=verdict,
-            author_rejections=author_rejections,
+            author_rejections=rejections,
         )
         pipe.hset(
             key,
@@ -329,6 +334,36 @@ class CommentStore:
         elif cur.status is Status.ERROR:
             pipe.zrem(self.keys.dead_letter(), cur.id)
         self.events.append(pipe, event)
+
+    def _audit(
+        self,
+        pipe: Any,
+        action: str,
+        cur: _Current,
+        actor: Actor,
+        at: str,
+        *,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        reason: str | None = None,
+    ) -> None:
+        """Inside the MULTI: a person's action on a comment, also filed under its author."""
+        self.audit.append(
+            pipe,
+            AuditEntry(
+                action=action,
+                target_type="comment",
+                target_id=cur.id,
+                actor=actor.key_id,
+                actor_name=actor.name,
+                role=actor.role,
+                at=at,
+                before=before,
+                after=after,
+                reason=reason,
+                also=[("author", cur.author_id)],
+            ),
+        )
 
     def _event(
         self, type: EventType, cur: _Current, new_status: Status, at: str, **extra: Any
@@ -470,7 +505,6 @@ class CommentStore:
             ):
                 return VerdictWrite.KEPT
             stored = verdict.model_copy(update={"revision": revision})
-            rejections = self.author_counts(cur.author_id).get(Status.REJECTED.value, 0)
             event = CommentEvent.of_verdict(
                 EventType.for_machine_verdict(stored.status),
                 comment_id=comment_id,
@@ -481,7 +515,7 @@ class CommentStore:
                 verdict=stored,
             )
             pipe.multi()
-            self._transition(pipe, cur, stored.status, stored, event, author_rejections=rejections)
+            self._transition(pipe, cur, stored.status, stored, event)
             pipe.hincrby(self.keys.verdict_counts(), stored.status.value, 1)
             self._count_author(pipe, cur.author_id, cur.status, stored.status)
             if cur.submitted_at and cur.status is Status.PENDING:
@@ -703,7 +737,6 @@ class CommentStore:
                     "agreement": prior_agreement or "",
                 }
             )
-            rejections = self.author_counts(cur.author_id).get(Status.REJECTED.value, 0)
             pipe.multi()
             agreement = self.agreement.on_decide(
                 pipe,
@@ -719,7 +752,6 @@ class CommentStore:
                 decision.status,
                 verdict,
                 event,
-                author_rejections=rejections,
                 fields={
                     "previous": previous,
                     "final": "1" if cur.status is Status.APPEALED else "0",
@@ -727,26 +759,20 @@ class CommentStore:
                 },
             )
             self._count_author(pipe, cur.author_id, cur.status, decision.status)
-            self.audit.append(
+            self._audit(
                 pipe,
-                AuditEntry(
-                    action="comment.decide",
-                    target_type="comment",
-                    target_id=comment_id,
-                    actor=actor.key_id,
-                    actor_name=actor.name,
-                    role=actor.role,
-                    at=now,
-                    before={"status": cur.status.value, "revision": cur.revision},
-                    after={
-                        "status": decision.status.value,
-                        "revision": cur.revision,
-                        **({"note": note} if note else {}),
-                        **({"bulk_id": bulk_id} if bulk_id else {}),
-                    },
-                    reason=reason,
-                    also=[("author", cur.author_id)],
-                ),
+                "comment.decide",
+                cur,
+                actor,
+                now,
+                before={"status": cur.status.value, "revision": cur.revision},
+                after={
+                    "status": decision.status.value,
+                    "revision": cur.revision,
+                    **({"note": note} if note else {}),
+                    **({"bulk_id": bulk_id} if bulk_id else {}),
+                },
+                reason=reason,
             )
             return DecisionResult.DECIDED, cur.revision
 
@@ -781,7 +807,6 @@ class CommentStore:
                 decided_by=old_verdict.decided_by.value if old_verdict else None,
                 actor=actor.key_id,
             )
-            rejections = self.author_counts(cur.author_id).get(Status.REJECTED.value, 0)
             pipe.multi()
             agreement = self.agreement.on_undo(
                 pipe, current=current_agreement, restored=previous.get("agreement")
@@ -792,7 +817,6 @@ class CommentStore:
                 old_status,
                 old_verdict,
                 event,
-                author_rejections=rejections,
                 fields={
                     "previous": "",
                     "final": "1" if previous.get("final") else "0",
@@ -800,20 +824,14 @@ class CommentStore:
                 },
             )
             self._count_author(pipe, cur.author_id, cur.status, old_status)
-            self.audit.append(
+            self._audit(
                 pipe,
-                AuditEntry(
-                    action="comment.undo",
-                    target_type="comment",
-                    target_id=comment_id,
-                    actor=actor.key_id,
-                    actor_name=actor.name,
-                    role=actor.role,
-                    at=now,
-                    before={"status": cur.status.value},
-                    after={"status": old_status.value},
-                    also=[("author", cur.author_id)],
-                ),
+                "comment.undo",
+                cur,
+                actor,
+                now,
+                before={"status": cur.status.value},
+                after={"status": old_status.value},
             )
             return UndoResult.UNDONE
 
@@ -845,7 +863,6 @@ class CommentStore:
                         "labels": cur.verdict.labels_over_threshold(),
                     }
                 )
-            rejections = self.author_counts(cur.author_id).get(Status.REJECTED.value, 0)
             pipe.multi()
             self._transition(
                 pipe,
@@ -853,28 +870,21 @@ class CommentStore:
                 Status.APPEALED,
                 cur.verdict,
                 event,
-                author_rejections=rejections,
                 fields={
                     "appealed_revision": str(cur.revision),
                     "appeal": json.dumps({"message": message, "revision": cur.revision, "at": now}),
                     "previous": "",
                 },
             )
-            self.audit.append(
+            self._audit(
                 pipe,
-                AuditEntry(
-                    action="comment.appeal",
-                    target_type="comment",
-                    target_id=comment_id,
-                    actor=actor.key_id,
-                    actor_name=actor.name,
-                    role=actor.role,
-                    at=now,
-                    before={"status": cur.status.value},
-                    after={"status": Status.APPEALED.value},
-                    reason=message,
-                    also=[("author", cur.author_id)],
-                ),
+                "comment.appeal",
+                cur,
+                actor,
+                now,
+                before={"status": cur.status.value},
+                after={"status": Status.APPEALED.value},
+                reason=message,
             )
             return AppealResult.APPEALED
 
