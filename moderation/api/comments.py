@@ -13,6 +13,7 @@ from moderation.api.auth import Caller, services
 from moderation.api.framework import operation
 from moderation.api.schemas import CommentEdit, CommentIn, CommentList, CommentOut, ListQuery
 from moderation.domain.comment import body_fingerprint, utcnow
+from moderation.domain.verdict import Status
 from moderation.errors import Problem, ProblemError
 from moderation.queue import TaskQueue, enqueue_classification
 from moderation.store.comments import CreateResult, NewComment
@@ -116,11 +117,17 @@ def edit_comment(comment_id: str, *, caller: Caller, body: CommentEdit) -> Any:
     current = svc.comments.get(comment_id)
     if current is None:
         raise _not_found(comment_id)
-    if current.text == body.text:
+    if current.text == body.text and (current.enqueued or current.status is not Status.PENDING):
         return CommentOut.of(current), 200
-    comment = svc.comments.edit(comment_id, body.text)
-    if comment is None:
-        raise _not_found(comment_id)
+    if current.text == body.text:
+        # The site's retry of an edit whose enqueue failed (503): queue it now, as a retried
+        # POST does, rather than leave it to the sweeper.
+        comment = current
+    else:
+        edited = svc.comments.edit(comment_id, body.text)
+        if edited is None:
+            raise _not_found(comment_id)
+        comment = edited
     try:
         enqueue_classification(task_queue(), svc.comments, comment_id)
     except (BrokerError, RedisError) as exc:

@@ -195,6 +195,36 @@ def test_retry_after_broker_failure_enqueues(
     )
 
 
+def test_retried_edit_after_broker_failure_enqueues(
+    redis_url: str, settings: Settings, worker: WorkerProcess
+) -> None:
+    """An edit answered 503 is stored; the site's retry of the same PUT queues it (202)."""
+    good = create_app(settings).test_client()
+    cid = f"retry-edit-{uuid.uuid4().hex[:8]}"
+    body = {"id": cid, "article_id": "a", "author_id": "u", "text": "a fine comment"}
+    assert good.post("/v1/comments", json=body, headers=auth()).status_code == 202
+    wait_for(lambda: good.get(f"/v1/comments/{cid}", headers=auth()).get_json()["verdict"], 60)
+    dead = make_settings(
+        redis_url, settings.key_prefix, broker_url=f"redis://127.0.0.1:{free_port()}/0"
+    )
+    edit = {"text": "a fine comment, edited"}
+    failed = create_app(dead).test_client().put(f"/v1/comments/{cid}", json=edit, headers=auth())
+    assert failed.status_code == 503
+    retried = good.put(f"/v1/comments/{cid}", json=edit, headers=auth())
+    assert retried.status_code == 202 and retried.get_json()["revision"] == 2
+    wait_for(
+        lambda: (
+            (good.get(f"/v1/comments/{cid}", headers=auth()).get_json()["verdict"] or {}).get(
+                "revision"
+            )
+            == 2
+        ),
+        60,
+    )
+    again = good.put(f"/v1/comments/{cid}", json=edit, headers=auth())
+    assert again.status_code == 200 and again.get_json()["revision"] == 2
+
+
 def _compose_available() -> bool:
     if shutil.which("docker") is None:
         return False
