@@ -18,6 +18,9 @@ class _Sender(Protocol):
 
     def connection_for_read(self) -> Any: ...
 
+    @property
+    def amqp(self) -> Any: ...
+
 
 class TaskQueue:
     def __init__(self, celery_app: _Sender, timeout_s: float) -> None:
@@ -44,9 +47,12 @@ class TaskQueue:
         """Messages waiting in the classify queue (not those a worker holds unacked)."""
         with self._app.connection_for_read() as conn:
             # Declaring is idempotent and, unlike a passive declare, works before any
-            # worker has bound the queue.
-            declared = conn.default_channel.queue_declare(queue=CLASSIFY_QUEUE, passive=False)
-            return int(declared.message_count)
+            # worker has bound the queue. It must be the workers' own declaration (durable,
+            # same exchange): RabbitMQ refuses a queue declared twice with other properties,
+            # and a bare non-durable declaration here broke the workers' on a fresh broker.
+            queue = self._app.amqp.queues[CLASSIFY_QUEUE].bind(conn.default_channel)
+            _name, message_count, _consumers = queue.queue_declare()
+            return int(message_count)
 
 
 def enqueue_classification(queue: TaskQueue, comments: CommentStore, comment_id: str) -> None:

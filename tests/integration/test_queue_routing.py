@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
 
+import pytest
 from support import delete_prefix, make_settings
 
 from moderation.queue import CLASSIFY_QUEUE, IO_QUEUE, TaskQueue
@@ -30,3 +32,28 @@ def test_a_task_lands_in_its_own_queue_only(redis_url: str) -> None:
     finally:
         app.close()
         delete_prefix(redis_url, prefix)
+
+
+def _rabbitmq_answers() -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", 5672)) == 0
+
+
+@pytest.mark.skipif(not _rabbitmq_answers(), reason="no RabbitMQ at 127.0.0.1:5672")
+def test_the_sweepers_backlog_check_declares_the_queue_as_workers_do(redis_url: str) -> None:
+    """RabbitMQ refuses a second declaration with other properties (406): the backlog check
+    once declared `classify` non-durable, and then no worker could declare it."""
+    settings = make_settings(
+        redis_url, "test-routing-amqp:", broker_url="amqp://guest:guest@127.0.0.1:5672//"
+    )
+    app = create_celery_app(settings)
+    try:
+        with app.connection_for_write() as conn:
+            for queue in app.amqp.queues.values():
+                queue.bind(conn.default_channel).declare()
+        assert TaskQueue(app, settings.broker_timeout_s).classify_backlog() >= 0
+        with app.connection_for_write() as conn:
+            app.amqp.queues[CLASSIFY_QUEUE].bind(conn.default_channel).declare()
+    finally:
+        app.close()
