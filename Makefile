@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: run bench test lint typecheck install install-test clean
+.PHONY: run bench test test-reliability lint typecheck install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
