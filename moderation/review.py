@@ -61,14 +61,19 @@ def not_found(comment_id: str) -> ProblemError:
 def query_queue(svc: Services, query: ReviewQuery) -> ReviewPage:
     index = svc.comments.review
     ids, next_cursor, total = index.query(query.filter, query.sort, query.limit, query.cursor)
-    comments = [c for c in svc.comments.get_many(ids) if c is not None]
-    claims = index.claims(ids)
+    # The page's comments, claims and counts in one round trip.
+    pipe = svc.redis.pipeline(transaction=False)
+    svc.comments.queue_get_many(pipe, ids)
+    index.queue_reads(pipe, ids, query.filter.status)
+    replies = pipe.execute()
+    comments = svc.comments.decode_many(replies[: len(ids)])
+    claims, by_status, by_article = index.queue_results(ids, replies[len(ids) :])
     return ReviewPage(
-        items=[ReviewItem(c, claims.get(c.id)) for c in comments],
+        items=[ReviewItem(c, claims.get(c.id)) for c in comments if c is not None],
         next_cursor=next_cursor,
         total=total,
-        counts_by_status=index.counts_by_status(),
-        counts_by_article=index.counts_by_article(query.filter.status),
+        counts_by_status=by_status,
+        counts_by_article=by_article,
     )
 
 

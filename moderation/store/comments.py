@@ -155,9 +155,16 @@ class CommentStore:
 
     def get_many(self, ids: list[str]) -> list[Comment | None]:
         pipe = self.r.pipeline(transaction=False)
+        self.queue_get_many(pipe, ids)
+        return self.decode_many(pipe.execute())
+
+    def queue_get_many(self, pipe: Any, ids: list[str]) -> None:
+        """Queue the reads of `get_many` on the caller's pipeline (see `decode_many`)."""
         for cid in ids:
             pipe.hgetall(self.keys.comment(cid))
-        return [self._decode(raw) for raw in pipe.execute()]
+
+    def decode_many(self, replies: list[dict[str, str]]) -> list[Comment | None]:
+        return [self._decode(raw) for raw in replies]
 
     @staticmethod
     def _decode(raw: dict[str, str]) -> Comment | None:

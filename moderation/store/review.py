@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -182,9 +183,7 @@ class ReviewIndex:
         return {s.value: int(n) for s, n in zip(INDEXED_STATUSES, pipe.execute(), strict=True)}
 
     def counts_by_article(self, status: Status, top: int = 50) -> dict[str, int]:
-        raw = self.r.hgetall(self.keys.review_article_counts(status.value))
-        counts = sorted(((a, int(n)) for a, n in raw.items() if int(n) > 0), key=lambda p: -p[1])
-        return dict(counts[:top])
+        return _top_articles(self.r.hgetall(self.keys.review_article_counts(status.value)), top)
 
     def query(
         self, flt: ReviewFilter, sort: ReviewSort, limit: int, cursor: Cursor | None
@@ -238,18 +237,22 @@ class ReviewIndex:
     # -- claims --------------------------------------------------------------------------
 
     def claim(self, comment_id: str, actor: str, actor_name: str, ttl_s: int) -> dict[str, Any]:
-        """Take or renew the claim; returns the claim in force (maybe someone else's)."""
+        """Take or renew the claim; returns the claim in force (maybe someone else's). The
+        value carries its own expiry, so a page of claims is one MGET (no TTL per key)."""
         key = self.keys.claim(comment_id)
-        value = json.dumps({"actor": actor, "actor_name": actor_name})
+        now_ms = int(time.time() * 1000)
+        value = json.dumps(
+            {"actor": actor, "actor_name": actor_name, "expires_at_ms": now_ms + ttl_s * 1000}
+        )
 
         def txn(pipe: Any) -> dict[str, Any]:
             current = pipe.get(key)
-            holder = json.loads(current) if current else None
+            holder = _claim_in_force(current, now_ms)
             if holder is not None and holder["actor"] != actor:
-                return {**holder, "expires_in_s": max(int(pipe.ttl(key)), 0)}
+                return holder
             pipe.multi()
             pipe.set(key, value, ex=ttl_s)
-            return {"actor": actor, "actor_name": actor_name, "expires_in_s": ttl_s}
+            return _claim_in_force(value, now_ms) or {}
 
         claim: dict[str, Any] = self.r.transaction(txn, key, value_from_callable=True)
         return claim
@@ -272,17 +275,51 @@ class ReviewIndex:
         ids = list(comment_ids)
         if not ids:
             return {}
-        pipe = self.r.pipeline(transaction=False)
-        for cid in ids:
-            pipe.get(self.keys.claim(cid))
-            pipe.ttl(self.keys.claim(cid))
-        raw = pipe.execute()
-        out: dict[str, dict[str, Any]] = {}
-        for i, cid in enumerate(ids):
-            value, ttl = raw[2 * i], raw[2 * i + 1]
-            if value:
-                out[cid] = {**json.loads(value), "expires_in_s": max(int(ttl), 0)}
-        return out
+        return claims_from(ids, self.r.mget([self.keys.claim(cid) for cid in ids]))
+
+    def queue_reads(self, pipe: Any, ids: list[str], status: Status) -> None:
+        """Queue, on the caller's pipeline, what a page of the review queue shows besides
+        the comments: their claims, the counts per status and per article (see
+        `queue_results`)."""
+        if ids:
+            pipe.mget([self.keys.claim(cid) for cid in ids])
+        else:
+            pipe.echo("")  # keeps the replies' positions fixed
+        for indexed in INDEXED_STATUSES:
+            pipe.zcard(self.keys.review(indexed.value, "age"))
+        pipe.hgetall(self.keys.review_article_counts(status.value))
+
+    @staticmethod
+    def queue_results(
+        ids: list[str], replies: list[Any], top: int = 50
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, int], dict[str, int]]:
+        """Claims, counts by status and counts by article from `queue_reads`' replies."""
+        raw_claims, *cards, article_counts = replies
+        claims = claims_from(ids, raw_claims) if ids else {}
+        by_status = {s.value: int(n) for s, n in zip(INDEXED_STATUSES, cards, strict=True)}
+        return claims, by_status, _top_articles(article_counts, top)
+
+
+def _top_articles(raw: dict[str, str], top: int) -> dict[str, int]:
+    counts = sorted(((a, int(n)) for a, n in raw.items() if int(n) > 0), key=lambda p: -p[1])
+    return dict(counts[:top])
+
+
+def _claim_in_force(raw: str | None, now_ms: int) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    held = json.loads(raw)
+    left_ms = int(held.pop("expires_at_ms", now_ms)) - now_ms
+    return {**held, "expires_in_s": max(left_ms // 1000, 0)} if left_ms > 0 else None
+
+
+def claims_from(ids: list[str], values: list[str | None]) -> dict[str, dict[str, Any]]:
+    now_ms = int(time.time() * 1000)
+    out: dict[str, dict[str, Any]] = {}
+    for cid, raw in zip(ids, values, strict=True):
+        if (held := _claim_in_force(raw, now_ms)) is not None:
+            out[cid] = held
+    return out
 
 
 def page_by_score(
