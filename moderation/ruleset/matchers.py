@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -9,7 +10,20 @@ from typing import Final
 
 import ahocorasick
 
-from moderation.ruleset.normalise import Normalised, canonical_phrase, collapse, runs
+from moderation.ruleset.normalise import (
+    COMMON_SHORT,
+    FRAGMENT_SEPS,
+    INFLECTION_EXCEPTIONS,
+    SPACED_SEP_RE,
+    Normalised,
+    Piece,
+    bang_reading,
+    canonical_phrase,
+    collapse,
+    inflections,
+    read,
+    runs,
+)
 
 
 @dataclass(frozen=True)
@@ -23,6 +37,7 @@ class Entry:
     words: int
     prefix: bool
     needs_run_check: bool
+    form: bool = False  # an inflected form of the entry ("shitting" for "shit")
 
 
 @dataclass(frozen=True)
@@ -57,40 +72,197 @@ def make_entry(list_name: str, raw: str) -> Entry | None:
 class WordMatcher:
     """All word lists of a ruleset in one Aho-Corasick automaton.
 
+    Whole words only, except in runs of single letters and short fragments ("is a f u c k",
+    "fu ck", "sh it"): there a listed word may be joined from any consecutive pieces, and
+    the text is read a second time with those pieces joined. A joined word always starts
+    and ends at a piece's edges, so a match never starts or ends inside an ordinary word.
+
     Immutable after construction; pyahocorasick iterators over a finished automaton do
     not modify it, so evaluation threads can share one matcher.
     """
 
     def __init__(self, entries: Iterable[Entry]) -> None:
         self._automaton = ahocorasick.Automaton()
+        entries = _with_inflections(entries)
         by_key: dict[str, list[Entry]] = {}
+        vocab: dict[str, set[tuple[int, ...]]] = {}
+        stems: set[str] = set()
         for entry in entries:
             by_key.setdefault(entry.collapsed, []).append(entry)
+            entry_words = entry.collapsed.split() if entry.form else []
+            entry_words = entry_words or canonical_phrase(entry.raw.rstrip("*"))
+            if entry.prefix:
+                stems.add(collapse(entry_words[-1]))
+                entry_words = entry_words[:-1]
+            for word in entry_words:
+                vocab.setdefault(collapse(word), set()).add(tuple(runs(word)))
         for key, group in by_key.items():
             self._automaton.add_word(key, tuple(group))
         self.size = len(by_key)
         if by_key:
             self._automaton.make_automaton()
+        # the collapsed words a run of pieces may be joined into, with their letter runs:
+        # "a s" is not "ass", and must not take the "s" of "a s.h.i.t"
+        self._vocab = {key: tuple(forms) for key, forms in vocab.items()}
+        self._stems = tuple(sorted(stems))
+        self._longest = max(map(len, [*vocab, *stems]), default=0)
 
     def find(self, norm: Normalised) -> list[Hit]:
         if not self.size:
             return []
-        text = norm.collapsed
+        hits = self._find_in(norm.collapsed, norm.words, None)
+        if norm.may_split():
+            split = self._split_reading(norm)
+            if split is not None:
+                alt_words, index = split
+                text = f" {collapse(' '.join(alt_words))} "
+                seen = set(hits)
+                hits += [h for h in self._find_in(text, alt_words, index) if h not in seen]
+        return hits
+
+    def _find_in(
+        self, text: str, words: list[str], index: list[tuple[int, int]] | None
+    ) -> list[Hit]:
         hits: list[Hit] = []
         for end, group in self._automaton.iter(text):
             start = end - len(group[0].collapsed) + 1
             # Spaces before the match start = index of its first word + 1.
             first = text.count(" ", 0, start + 1) - 1
             for entry in group:
-                if entry.needs_run_check and not _runs_fit(norm, first, entry):
+                if entry.needs_run_check and not _runs_fit(words, first, entry):
                     continue
-                hits.append(Hit(entry.list_name, entry.raw, first, entry.words))
+                if index is None:
+                    hits.append(Hit(entry.list_name, entry.raw, first, entry.words))
+                    continue
+                # back to the comment's own words: a joined word covers several
+                first_word = index[first][0]
+                last_first, last_count = index[first + entry.words - 1]
+                count = last_first + last_count - first_word
+                hits.append(Hit(entry.list_name, entry.raw, first_word, count))
         return hits
 
+    def _split_reading(self, norm: Normalised) -> tuple[list[str], list[tuple[int, int]]] | None:
+        """The comment's words with runs of pieces joined where they spell a listed word,
+        and a trailing `!` read as `i`; with, per word, (first word, count) in the
+        comment's own words. None when nothing reads differently."""
+        ps = norm.pieces()
+        out: list[str] = []
+        index: list[tuple[int, int]] = []
+        changed = False
+        i = 0
+        while i < len(ps):
+            p = ps[i]
+            joined = self._join_from(ps, i) if _joinable(p) and p.word >= 0 else None
+            if joined is not None:
+                end, reading = joined
+                out.append(reading)
+                index.append((p.word, ps[end - 1].word - p.word + 1))
+                changed = True
+                i = end
+                continue
+            if p.word >= 0:
+                alt = bang_reading(p.raw)
+                changed = changed or alt is not None
+                out.append(alt or norm.words[p.word])
+                index.append((p.word, 1))
+            i += 1
+        return (out, index) if changed else None
 
-def _runs_fit(norm: Normalised, first: int, entry: Entry) -> bool:
+    def _join_from(self, ps: list[Piece], i: int) -> tuple[int, str] | None:
+        """The longest run of pieces from i that joins into a listed word (or the start
+        of a prefix entry): (end, reading), or None."""
+        first = ps[i]
+        raw = first.raw
+        single = len(first.reading) <= 1
+        all_single, any_single = single, single
+        any_common = first.reading in COMMON_SHORT
+        any_rare = not any_common
+        short_seps = True
+        spaced = False
+        count = 1
+        best: tuple[int, str] | None = None
+        for j in range(i + 1, len(ps)):
+            q = ps[j]
+            if not _joinable(q) or not SPACED_SEP_RE.fullmatch(q.sep):
+                break
+            short_seps = short_seps and len(q.sep) == 1 and q.sep in FRAGMENT_SEPS
+            spaced = spaced or any(ch.isspace() for ch in q.sep)
+            count += 1
+            single = len(q.reading) <= 1
+            all_single = all_single and single
+            any_single = any_single or single
+            if q.word >= 0:
+                common = q.reading in COMMON_SHORT
+                any_common = any_common or common
+                any_rare = any_rare or not common
+            raw += q.raw
+            if q.word < 0:
+                continue  # a lone "!" may stand inside a joined word, not at its end
+            reading = read(raw)
+            key = collapse(reading)
+            prefixed = key.startswith(self._stems) if self._stems else False
+            if not prefixed and len(key) > self._longest:
+                break
+            # Fragments of two or three letters: one separator character, never only
+            # ordinary words ("go ok"); and across spaces, where real words stand, an
+            # ordinary word is never joined with a letter ("s hit"). Three letters or more
+            # alone may spell anything ("i l l").
+            if all_single:
+                valid = any_rare or count >= 3
+            else:
+                valid = short_seps and any_rare and not (spaced and any_common and any_single)
+            if valid and (prefixed or self._spells(key, reading)):
+                best = (j + 1, reading)
+        return best
+
+    def _spells(self, key: str, reading: str) -> bool:
+        forms = self._vocab.get(key)
+        if forms is None:
+            return False
+        have = runs(reading)
+        return any(all(h >= n for h, n in zip(have, need, strict=True)) for need in forms)
+
+
+def _with_inflections(entries: Iterable[Entry]) -> list[Entry]:
+    """The entries and, for each one-word entry, its suffixed forms ("twats", "shitting",
+    "wanker") that are not ordinary English words ("spicing", "cocking"): a suffix after a
+    listed word is the commonest way round a whole-word list."""
+    out = list(entries)
+    listed = {e.collapsed for e in out}
+    for entry in list(out):
+        if entry.prefix or entry.words != 1:
+            continue
+        (word,) = canonical_phrase(entry.raw)
+        for form in sorted(inflections(word)):
+            key = f" {collapse(form)} "
+            if key in _EXCEPTION_KEYS or key in listed:
+                continue
+            form_runs = tuple(runs(form))
+            out.append(
+                dataclasses.replace(
+                    entry,
+                    collapsed=key,
+                    runs=form_runs,
+                    needs_run_check=any(r > 1 for r in form_runs),
+                    form=True,
+                )
+            )
+    return out
+
+
+# Keys as the automaton sees them: an exception guards every spelling that reads like it.
+_EXCEPTION_KEYS: Final = frozenset(
+    f" {collapse(w)} " for word in INFLECTION_EXCEPTIONS for w in canonical_phrase(word)
+)
+
+
+def _joinable(p: Piece) -> bool:
+    return not p.glued and len(p.reading) <= 3
+
+
+def _runs_fit(words: list[str], first: int, entry: Entry) -> bool:
     """A double letter in the entry needs at least a double letter in the text."""
-    found = runs(" ".join(norm.words[first : first + entry.words]))
+    found = runs(" ".join(words[first : first + entry.words]))
     if len(found) < len(entry.runs):
         return False
     return all(have >= need for have, need in zip(found, entry.runs, strict=False))

