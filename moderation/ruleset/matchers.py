@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -89,8 +88,11 @@ class WordMatcher:
         stems: set[str] = set()
         for entry in entries:
             by_key.setdefault(entry.collapsed, []).append(entry)
-            entry_words = entry.collapsed.split() if entry.form else []
-            entry_words = entry_words or canonical_phrase(entry.raw.rstrip("*"))
+            if entry.form:
+                # one word; its runs are the form's own
+                vocab.setdefault(entry.collapsed.strip(), set()).add(entry.runs)
+                continue
+            entry_words = canonical_phrase(entry.raw.rstrip("*"))
             if entry.prefix:
                 stems.add(collapse(entry_words[-1]))
                 entry_words = entry_words[:-1]
@@ -239,11 +241,14 @@ def _with_inflections(entries: Iterable[Entry]) -> list[Entry]:
                 continue
             form_runs = tuple(runs(form))
             out.append(
-                dataclasses.replace(
-                    entry,
-                    collapsed=key,
-                    runs=form_runs,
-                    needs_run_check=any(r > 1 for r in form_runs),
+                Entry(
+                    entry.list_name,
+                    entry.raw,
+                    key,
+                    form_runs,
+                    1,
+                    False,
+                    max(form_runs) > 1,
                     form=True,
                 )
             )

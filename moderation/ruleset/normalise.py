@@ -583,6 +583,8 @@ def prepare_with_offsets(text: str) -> tuple[str, list[int]]:
 
 
 def _clean(token: str) -> str:
+    if token.isalpha():
+        return token  # the common case: nothing to strip or read
     token = token.strip(_EDGE).replace("_", "")
     if token.isdigit() or not token:
         return token  # a number ("2024", "1488") is not leetspeak
@@ -664,7 +666,11 @@ class Piece:
 
 def pieces(prepared: str) -> list[Piece]:
     found = list(_TOKEN_RE.finditer(prepared))
-    readings = [read(m.group()) for m in found]
+    # A plain word longer than four characters reads as itself as far as joining goes:
+    # too long to be a fragment (most tokens; reading each would double the cost).
+    readings = [
+        raw if len(raw) > 4 and raw.isalpha() else read(raw) for raw in (m.group() for m in found)
+    ]
     glued = [False] * len(found)
     for k in range(1, len(found)):
         sep = prepared[found[k - 1].end() : found[k].start()]
