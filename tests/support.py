@@ -128,6 +128,7 @@ def worker_env(settings: Settings) -> dict[str, str]:
         MODERATION_BOOTSTRAP_KEYS=settings.bootstrap_keys,
         MODERATION_WORKER_HEARTBEAT_S=str(settings.worker_heartbeat_s),
         MODERATION_PENDING_SWEEP_AFTER_S=str(settings.pending_sweep_after_s),
+        MODERATION_CLASSIFY_MAX_RETRIES=str(settings.classify_max_retries),
         MODERATION_LOG_LEVEL="INFO",
         HF_HUB_OFFLINE="1",
     )

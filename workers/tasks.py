@@ -66,13 +66,13 @@ def recover_leased(services: Services, queue: TaskQueue, leases: ClassifyLeases)
     settings = services.settings
     recovered = dead = 0
     for owner, comment_id in leases.take_ended():
-        comment = services.comments.get(comment_id)
-        if comment is None or comment.status is not Status.PENDING:
+        state = services.comments.state_of(comment_id)
+        if state is None or state[0] is not Status.PENDING:
             continue  # decided before the worker died (or since, by another delivery)
         attempts = services.comments.touch_pending(comment_id)
         if attempts > settings.classify_max_retries:
             if services.comments.mark_error(
-                comment_id, comment.revision, "its classify worker died on every attempt"
+                comment_id, state[1], "its classify worker died on every attempt"
             ):
                 dead += 1
                 log.error("comment.dead_lettered", comment_id=comment_id, attempts=attempts)
@@ -106,14 +106,14 @@ def sweep_pending(services: Services, queue: TaskQueue) -> dict[str, int]:
     cutoff = epoch_ms(utcnow()) - settings.pending_sweep_after_s * 1000
     requeued = dead = 0
     for comment_id in services.comments.pending_older_than(cutoff):
-        comment = services.comments.get(comment_id)
-        if comment is None:
+        state = services.comments.state_of(comment_id)
+        if state is None:
             services.redis.zrem(services.keys.pending(), comment_id)
             continue
         attempts = services.comments.touch_pending(comment_id)
         if attempts > settings.classify_max_retries:
             if services.comments.mark_error(
-                comment_id, comment.revision, "pending too long; retries exhausted"
+                comment_id, state[1], "pending too long; retries exhausted"
             ):
                 dead += 1
                 log.error("comment.dead_lettered", comment_id=comment_id, attempts=attempts)
@@ -145,9 +145,9 @@ def register(app: Celery, settings: Settings) -> None:
         except Exception as exc:
             if self.request.retries >= settings.classify_max_retries:
                 state = runtime.get_state(settings, need_model=False)
-                comment = state.services.comments.get(comment_id)
-                if comment is not None:
-                    state.services.comments.mark_error(comment_id, comment.revision, str(exc))
+                found = state.services.comments.state_of(comment_id)
+                if found is not None:
+                    state.services.comments.mark_error(comment_id, found[1], str(exc))
                 log.error("classify.dead_lettered", error=str(exc))
                 return {"error": str(exc)}
             countdown = min(2**self.request.retries, 60)

@@ -153,6 +153,15 @@ class CommentStore:
     def get(self, comment_id: str) -> Comment | None:
         return self._decode(self.r.hgetall(self.keys.comment(comment_id)))
 
+    def state_of(self, comment_id: str) -> tuple[Status, int] | None:
+        """Status and revision only: what the dead-letter and recovery paths need, readable
+        even when the rest of the record is damaged (a poison comment must still reach
+        `error` rather than fail again in its own error handling)."""
+        status, revision = self.r.hmget(self.keys.comment(comment_id), ["status", "revision"])
+        if status is None or revision is None:
+            return None
+        return Status(status), int(revision)
+
     def get_many(self, ids: list[str]) -> list[Comment | None]:
         pipe = self.r.pipeline(transaction=False)
         self.queue_get_many(pipe, ids)
