@@ -20,6 +20,7 @@ import redis
 from moderation.config import Settings
 from moderation.devstack import (
     KEYS_FILE,
+    free_port,
     load_or_create_keys,
     start_embedded_redis,
     where_data_goes,
@@ -229,13 +230,6 @@ def _redis_answers(url: str) -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def _redis_for_dev() -> Iterator[tuple[str, bool]]:
     """MODERATION_REDIS_URL if set, else a Redis on localhost:6379, else an embedded one;
@@ -246,7 +240,7 @@ def _redis_for_dev() -> Iterator[tuple[str, bool]]:
     if _redis_answers("redis://127.0.0.1:6379/0"):
         yield "redis://127.0.0.1:6379/0", False
         return
-    server, url = start_embedded_redis(_free_port())  # AOF in var/redis: kept across restarts
+    server, url = start_embedded_redis(free_port())  # AOF in var/redis: kept across restarts
     click.echo(f"no Redis found: started an embedded one at {url} (AOF in var/redis)")
     try:
         yield url, True

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import secrets
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,14 @@ class DevKeys:
         return "\n".join(
             f"export {role.upper()}_KEY={secret}" for role, secret in self.by_role().items()
         )
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for the stacks `dev` and the benches start)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 def load_or_create_keys(path: Path = KEYS_FILE) -> tuple[DevKeys, bool]:

@@ -19,7 +19,6 @@ import os
 import random
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,7 +35,7 @@ import redis
 from tqdm import tqdm
 
 from moderation.config import Settings
-from moderation.devstack import delete_prefix as delete_prefix  # stack_bench uses it from here too
+from moderation.devstack import delete_prefix, free_port
 from moderation.domain.comment import epoch_ms, iso, utcnow
 from moderation.domain.events import CommentEvent, EventType
 from moderation.domain.labels import LABELS
@@ -207,16 +206,9 @@ def fill(
     return counts
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def gunicorn(settings: Settings, prefix: str, key: str) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     env.update(
         MODERATION_REDIS_URL=settings.redis_url,

@@ -415,8 +415,8 @@ def _processes() -> Iterator[dict[str, Role]]:
 def bench(
     n: int, duration_s: float, ceiling_s: float, out_dir: Path, data: Path, keep: bool
 ) -> dict[str, Any]:
-    from moderation.cli import _free_port, gunicorn_command, stack_commands
-    from moderation.review_bench import delete_prefix
+    from moderation.cli import gunicorn_command, stack_commands
+    from moderation.devstack import delete_prefix, free_port
 
     settings = Settings()
     client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
@@ -456,7 +456,7 @@ def bench(
         MODERATION_BOOTSTRAP_KEYS=f"site:{site_key}",
         MODERATION_LOG_JSON="true",
     )
-    port, echo_port = _free_port(), _free_port()
+    port, echo_port = free_port(), free_port()
     log_path = out_dir / "stack-bench.log"
     redis_pid = int(client.info("server")["process_id"])
     with open(log_path, "ab") as log, _processes() as roles:

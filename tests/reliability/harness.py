@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import redis
-from support import ROOT, SITE_KEY, free_port, make_settings, redis_server_binary, worker_env
+from support import ROOT, SITE_KEY, RedisServer, free_port, make_settings, worker_env
 
 from moderation.config import Settings
 from moderation.domain.events import EventType
@@ -38,37 +38,19 @@ TEXTS = [
 ]
 
 
-class AofRedis:
-    """redis-server on a fixed port with AOF (fsync on every write, so an acknowledged write
-    survives SIGKILL) in its own directory; kill() and start() again keep the data."""
+class AofRedis(RedisServer):
+    """redis-server with AOF in its own directory (see RedisServer): kill() and start()
+    again keep the data."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
-        self.dir = data_dir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        super().__init__(data_dir)
 
     def start(self) -> AofRedis:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        args = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", "always"]
-        args += ["--save", "", "--daemonize", "no", "--loglevel", "warning"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(redis.RedisError):
-                if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
-                    return self
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        super().start()
+        return self
 
     def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        self.stop()
 
 
 @dataclass
