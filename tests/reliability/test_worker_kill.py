@@ -84,13 +84,14 @@ def test_five_worker_kills_under_load_lose_and_duplicate_nothing(
     stack.start_worker()
     ids = [f"m-{i}" for i in range(count)]
     tally = Tally()
-    poster = threading.Thread(target=post_all, args=(base, ids, tally))
-    poster.start()
     recoveries = []
-    for _ in range(5):
-        time.sleep(3)
+    # One wave of comments per kill, so that every kill lands while the worker has work
+    # (a fast worker could otherwise drain one long burst before the later kills).
+    for wave in (ids[k::5] for k in range(5)):
+        poster = threading.Thread(target=post_all, args=(base, wave, tally))
+        poster.start()
         recoveries.append(kill_and_recover(stack, services)[1])
-    poster.join()
+        poster.join()
     wait_all_final(services, ids, timeout_s=600)
     result = audit(services, ids)
     line = figures_line(
