@@ -99,11 +99,19 @@ class Cuttable:
         while True:
             try:
                 client, _ = lst.accept()
-                server = socket.create_connection(self.upstream, timeout=5)
             except OSError:
                 return
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
             server.settimeout(None)
             with self.lock:
+                if self.listener is not lst:  # cut meanwhile: this one is cut too
+                    client.close()
+                    server.close()
+                    return
                 self.conns += [client, server]
             for a, b in ((client, server), (server, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
