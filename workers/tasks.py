@@ -56,6 +56,21 @@ def classify_one(settings: Settings, comment_id: str) -> dict[str, str]:
     return {"skipped": result.skipped.get(comment_id, "missing")}
 
 
+def _one_more_attempt(
+    services: Services, comment_id: str, revision: int, why: str
+) -> tuple[int, int | None]:
+    """Count one more attempt at a comment that got no verdict. Returns the attempts so far
+    and, once they pass classify_max_retries, how many were dead-lettered now (1, or 0 if a
+    verdict won the race); None while it may be queued again."""
+    attempts = services.comments.touch_pending(comment_id)
+    if attempts <= services.settings.classify_max_retries:
+        return attempts, None
+    if not services.comments.mark_error(comment_id, revision, why):
+        return attempts, 0
+    log.error("comment.dead_lettered", comment_id=comment_id, attempts=attempts)
+    return attempts, 1
+
+
 def recover_leased(services: Services, queue: TaskQueue, leases: ClassifyLeases) -> dict[str, int]:
     """Re-queue the comments whose classify lease ended: the worker that held them died (or
     lost Redis for longer than a lease). Unlike `sweep_pending` this does not wait for the
@@ -63,19 +78,16 @@ def recover_leased(services: Services, queue: TaskQueue, leases: ClassifyLeases)
     worker's comments are back in the queue within classify_lease_s + sweep_interval_s.
     Each recovery counts as an attempt: a comment that keeps killing its worker (a poison
     comment) is dead-lettered after classify_max_retries, never retried forever."""
-    settings = services.settings
     recovered = dead = 0
     for owner, comment_id in leases.take_ended():
         state = services.comments.state_of(comment_id)
         if state is None or state[0] is not Status.PENDING:
             continue  # decided before the worker died (or since, by another delivery)
-        attempts = services.comments.touch_pending(comment_id)
-        if attempts > settings.classify_max_retries:
-            if services.comments.mark_error(
-                comment_id, state[1], "its classify worker died on every attempt"
-            ):
-                dead += 1
-                log.error("comment.dead_lettered", comment_id=comment_id, attempts=attempts)
+        attempts, exhausted = _one_more_attempt(
+            services, comment_id, state[1], "its classify worker died on every attempt"
+        )
+        if exhausted is not None:
+            dead += exhausted
             continue
         try:
             enqueue_classification(queue, services.comments, comment_id)
@@ -110,13 +122,11 @@ def sweep_pending(services: Services, queue: TaskQueue) -> dict[str, int]:
         if state is None:
             services.redis.zrem(services.keys.pending(), comment_id)
             continue
-        attempts = services.comments.touch_pending(comment_id)
-        if attempts > settings.classify_max_retries:
-            if services.comments.mark_error(
-                comment_id, state[1], "pending too long; retries exhausted"
-            ):
-                dead += 1
-                log.error("comment.dead_lettered", comment_id=comment_id, attempts=attempts)
+        attempts, exhausted = _one_more_attempt(
+            services, comment_id, state[1], "pending too long; retries exhausted"
+        )
+        if exhausted is not None:
+            dead += exhausted
             continue
         enqueue_classification(queue, services.comments, comment_id)
         requeued += 1
