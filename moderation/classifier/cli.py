@@ -44,7 +44,7 @@ def model() -> None:
 @click.option("--epochs", type=float, default=2.0, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option("--lr", type=float, default=8e-5, show_default=True)
-@click.option("--max-len", type=int, default=96, show_default=True)
+@click.option("--max-len", type=int, default=128, show_default=True)
 @click.option("--seed", type=int, default=13, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True)
 @click.option("--limit", type=int, help="Read at most this many rows per file (smoke runs).")

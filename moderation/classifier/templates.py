@@ -257,6 +257,101 @@ RECLAIMED = (
     "My fellow dykes on bikes will lead the parade.",
 )
 
+# Second round (issue 12): what hides. Implicit and dehumanising hate without a hostile
+# word, hate phrased as a question or an opinion, counter-speech that quotes or reports
+# hate, negated hate, slur homonyms and spelled-out insults. None of these sentences is in
+# the functional test suite; its frames and identity terms stay held out.
+IMPLICIT_FRAMES_2 = (
+    "I'm not racist, but {P} just aren't like us.",
+    "{P} have no place in a civilised country.",
+    "We let the {P} in and now look at the state of things.",
+    "You can always tell when {P} have moved in, the whole street changes.",
+    "{P} should be grateful we even let them live here.",
+    "Before the {P} came, you could leave your door unlocked.",
+    "A {A} mayor? What's next, letting children run the country?",
+    "{P} are only good for cleaning toilets.",
+    "{P} need to learn their place.",
+    "Ship the {P} out and the problem solves itself.",
+    "Property prices always drop when {P} move in. Just saying.",
+    "{P} will never be real citizens, whatever their passport says.",
+)
+DEHUMANISING_FRAMES_2 = (
+    "{P} multiply like vermin.",
+    "{P} are animals and should be kept in pens.",
+    "{P} are leeches on society.",
+    "Talking to {P} is like talking to apes.",
+    "{P} are a weed that has to be pulled out by the roots.",
+    "Our city has a {A} infestation.",
+)
+QUESTION_OPINION_FRAMES = (
+    "Why are {P} always so dirty?",
+    "Is it just me or are {P} the most useless people on earth?",
+    "In my opinion {P} are a danger to decent people.",
+    "Honest question: why are {P} so stupid?",
+    "Am I the only one who thinks {P} are subhuman?",
+    "I think {P} are a burden on everyone around them.",
+    "Why do we keep letting {P} into the country?",
+)
+COUNTER_FRAMES_2 = (
+    "Someone in this thread said {P} are animals. That is disgusting and wrong.",
+    "'{P} are vermin' is not an opinion, it is hate speech.",
+    "My grandfather was told that {P} are rats his whole life. Never again.",
+    "Reporting this comment: it calls {P} a plague.",
+    "The banner said '{P} out', and the club was right to condemn it.",
+    "Anyone who calls {P} subhuman has already lost the argument.",
+    "The article quotes a politician who called {P} parasites; he should resign.",
+    "Comments like 'send the {P} back' are why {A} kids feel unwelcome.",
+    "Calling {P} 'animals' says more about you than about them.",
+    "The troll's post claimed {P} are a disease. Please don't share it.",
+)
+NEGATED_FRAMES_2 = (
+    "{P} are not animals and never were.",
+    "I refuse to believe that {P} are dangerous.",
+    "Nobody here thinks {P} are subhuman.",
+    "It's not true that {P} are lazy.",
+    "{P} don't deserve any of the hate they get.",
+    "Being {A} does not make anyone a criminal.",
+)
+# Two identities in one ordinary sentence: on real comments an identity word alone should
+# never move the score.
+MIXED_NEUTRAL_FRAMES = (
+    "My {A} grandparents and my {A2} neighbours agree the bus route should stay.",
+    "The {A} and {A2} communities organised the food bank together.",
+    "{N} has a {A} mother and a {A2} father and speaks three languages.",
+    "Both {A} and {A2} families came to the council meeting about the school.",
+    "The article quotes {P} and {P2} who live on the same street.",
+)
+# Words that contain or resemble slurs but are innocent in context.
+HOMONYMS = (
+    "The Dutch built a dyke to hold back the sea.",
+    "Faggots and peas are a traditional pub dinner in the Midlands.",
+    "The wood is treated with a fire retardant.",
+    "Planes dropped retardant over the wildfire all afternoon.",
+    "Her kitchen is always spick and span.",
+    "In old English a faggot was a bundle of sticks for the fire.",
+    "The sea wall, or dyke, failed during the storm.",
+    "The Nazi party came to power in 1933, as the documentary explains.",
+    "The coach called the rookie a beast on the field, meaning it as praise.",
+    "The word 'queer' once meant simply strange.",
+)
+RECLAIMED_2 = (
+    "The queer film festival sold out again this year.",
+    "Our queer book club meets on Thursdays.",
+    "Proud queer teacher here, ask me anything.",
+    "The dyke march starts at noon at the park.",
+)
+PLAIN_INSULTS_2 = (
+    "You're an idiot.",
+    "What an idiot.",
+    "Only a moron would write this.",
+    "The author is a clueless hack.",
+    "You are a complete waste of space.",
+    "Shut your mouth, you ignorant fool.",
+    "This commenter is a troll and an imbecile.",
+    "Grow a brain, you dimwit.",
+    "{N} is a spineless coward and a liar.",
+)
+
 # Spelling variants used in training. The test suite uses a different perturbation.
 _LEET = {"a": "4", "e": "3", "i": "1", "o": "0", "s": "$"}
 
@@ -304,8 +399,9 @@ class Case:
     meta: dict[str, str] = field(default_factory=dict)
 
 
-def _fill(frame: str, ident: Identity, name: str) -> str:
-    text = frame.format(A=ident.adj, P=ident.plural, N=name)
+def _fill(frame: str, ident: Identity, name: str, other: Identity | None = None) -> str:
+    other = other or ident
+    text = frame.format(A=ident.adj, P=ident.plural, N=name, A2=other.adj, P2=other.plural)
     return text[0].upper() + text[1:]
 
 
@@ -319,6 +415,18 @@ CLEAN = {
     "severe_toxicity": 0,
     "obscene": 0,
 }
+# An insult is not a threat, not obscene and not about identity: said explicitly, because
+# heads that only ever saw a handful of real positives otherwise fire on any insult.
+INSULT = {
+    "toxicity": 1,
+    "insult": 1,
+    "identity_attack": 0,
+    "threat": 0,
+    "obscene": 0,
+    "severe_toxicity": 0,
+}
+THREAT = {"toxicity": 1, "threat": 1, "identity_attack": 0, "obscene": 0}
+NOT_HATE = {"toxicity": 0, "identity_attack": 0, "threat": 0, "severe_toxicity": 0}
 
 
 def training_cases(seed: int = 0, per_frame: int = 12) -> list[Case]:
@@ -330,7 +438,9 @@ def training_cases(seed: int = 0, per_frame: int = 12) -> list[Case]:
         for frame in frames:
             idents = rng.sample(TRAIN_IDENTITIES, k=min(per_frame, len(TRAIN_IDENTITIES)))
             for ident in idents:
-                yield Case(_fill(frame, ident, rng.choice(NAMES)), dict(labels), func, ident.group)
+                other = rng.choice([i for i in TRAIN_IDENTITIES if i is not ident])
+                text = _fill(frame, ident, rng.choice(NAMES), other)
+                yield Case(text, dict(labels), func, ident.group)
 
     out += grid(HATE_FRAMES, HATE, "hate")
     out += grid(DEHUMANISING_FRAMES, HATE, "dehumanising")
@@ -346,6 +456,12 @@ def training_cases(seed: int = 0, per_frame: int = 12) -> list[Case]:
     out += grid(NEUTRAL_FRAMES, CLEAN, "neutral")
     out += grid(NEUTRAL_FRAMES, CLEAN, "neutral")
     out += grid(POSITIVE_FRAMES, CLEAN, "positive")
+    out += grid(IMPLICIT_FRAMES_2, HATE, "implicit")
+    out += grid(DEHUMANISING_FRAMES_2, HATE, "dehumanising")
+    out += grid(QUESTION_OPINION_FRAMES, HATE, "hate_question")
+    out += grid(COUNTER_FRAMES_2, NOT_HATE, "counter_speech")
+    out += grid(NEGATED_FRAMES_2, CLEAN, "negation")
+    out += grid(MIXED_NEUTRAL_FRAMES, CLEAN, "neutral")
     # Spelling variants of hate: same labels as the clean version.
     for case in [c for c in out if c.functionality in {"hate", "threat", "dehumanising"}]:
         if rng.random() < 0.5:
@@ -353,16 +469,25 @@ def training_cases(seed: int = 0, per_frame: int = 12) -> list[Case]:
     for _ in range(3):
         for text in OBJECT_FRAMES:
             out.append(Case(text, dict(CLEAN), "objects"))
-        for text in RECLAIMED:
+        for text in RECLAIMED + RECLAIMED_2:
             out.append(Case(text, {"toxicity": 0, "identity_attack": 0}, "reclaimed"))
-    for _ in range(4):
-        for frame in PLAIN_INSULTS:
-            labels = {"toxicity": 1, "insult": 1, "identity_attack": 0}
-            out.append(Case(frame.format(N=rng.choice(NAMES)), labels, "insult"))
+        for text in HOMONYMS:
+            out.append(Case(text, dict(CLEAN), "homonym"))
+    for _ in range(6):
+        for frame in PLAIN_INSULTS + PLAIN_INSULTS_2:
+            text = frame.format(N=rng.choice(NAMES))
+            out.append(Case(text, dict(INSULT), "insult"))
+            # "y0u are an 1d10t": the spelled-out insult is still an insult, and no identity.
+            out.append(Case(perturb_insult(text, rng), dict(INSULT), "insult_spelling"))
         for frame in PLAIN_THREATS:
-            labels = {"toxicity": 1, "threat": 1, "identity_attack": 0}
-            out.append(Case(frame.format(N=rng.choice(NAMES)), labels, "threat"))
+            out.append(Case(frame.format(N=rng.choice(NAMES)), dict(THREAT), "threat"))
     return out
+
+
+def perturb_insult(text: str, rng: random.Random) -> str:
+    """Leetspeak on every word of three letters or more (insults are short)."""
+    words = text.split(" ")
+    return " ".join(_leet(w, rng) if len(w) >= 3 and rng.random() < 0.7 else w for w in words)
 
 
 # Identity-term swaps for real comments: only neutral identity words, never slurs (a slur
