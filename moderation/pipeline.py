@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from moderation.classifier.base import ModelInfo
+from moderation.domain.labels import LABELS
 from moderation.domain.verdict import (
     DecidedBy,
     ModelRef,
@@ -60,4 +61,5 @@ def build_verdict(
         tags=list(outcome.tags),
         notify=list(outcome.notify),
         explanation=explanation,
+        not_scored=[label for label in LABELS if label not in scores] if scores else [],
     )

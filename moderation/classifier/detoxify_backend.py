@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from moderation.classifier.base import ModelInfo, ModelLoadError
+from moderation.classifier.embedded import not_scored_labels
 from moderation.classifier.runtime import (
     ExplainConfig,
     FloatArray,
@@ -126,7 +127,8 @@ class DetoxifyClassifier:
         self._model.model.float().eval()
         names = [LEGACY_LABEL_NAMES.get(c, c) for c in self._model.class_names]
         # Jigsaw bias models carry identity columns as extra outputs; only LABELS are scores.
-        self._keep = [i for i, n in enumerate(names) if n in LABELS]
+        self.not_scored = not_scored_labels(huggingface_config_path)
+        self._keep = [i for i, n in enumerate(names) if n in LABELS and n not in self.not_scored]
         self.info = ModelInfo(name=name, version=version)
         self.labels: tuple[str, ...] = tuple(names[i] for i in self._keep)
         tok = self._model.tokenizer

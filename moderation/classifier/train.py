@@ -202,11 +202,12 @@ def save_checkpoint(
     fp16: bool,
     extra: dict[str, Any] | None = None,
     base: Path | None = None,
+    not_scored: Sequence[str] = (),
 ) -> Path:
     """`out_dir/model.ckpt` + HF config/tokenizer: what `Detoxify(checkpoint=...)` loads."""
     import torch
 
-    write_hf_dir(out_dir, base)
+    write_hf_dir(out_dir, base, not_scored=tuple(not_scored))
     state = {
         k: (v.half() if fp16 and v.is_floating_point() else v)
         for k, v in model.state_dict().items()
@@ -305,7 +306,14 @@ def train(cfg: TrainConfig, log: Callable[[str], None] = print) -> dict[str, Any
     summary["label_counts"] = counts
     summary["untrained_labels"] = [label for label, n in counts.items() if n == 0]
     neutralise_heads(model.state_dict(), summary["untrained_labels"])
-    save_checkpoint(model, cfg.out_dir, fp16=cfg.fp16, extra={"training": summary}, base=base)
+    save_checkpoint(
+        model,
+        cfg.out_dir,
+        fp16=cfg.fp16,
+        extra={"training": summary},
+        base=base,
+        not_scored=summary["untrained_labels"],
+    )
     (cfg.out_dir / "training.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
@@ -345,7 +353,7 @@ def ship_checkpoint(checkpoint: Path, target: Path) -> Path:
         untrained = [label for label in LABELS if label not in seen]
         training["untrained_labels"] = untrained
     neutralise_heads(state, untrained)
-    write_hf_dir(target, checkpoint.parent)
+    write_hf_dir(target, checkpoint.parent, not_scored=tuple(untrained))
     ckpt = target / CHECKPOINT_NAME
     tmp = ckpt.with_suffix(".tmp")
     half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}

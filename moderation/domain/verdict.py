@@ -119,6 +119,9 @@ class Verdict(BaseModel):
     # Spans come after the verdict, off its critical path: "pending" until they are added to
     # the model reasons, "ready" after; absent when nothing is to be explained.
     explanation: Literal["pending", "ready"] | None = None
+    # Labels the model has a head for but was never trained on: no score, so no threshold
+    # or rule fires on them. Said explicitly so that a missing score is not read as 0.
+    not_scored: list[str] = Field(default_factory=list)
 
     def labels_over_threshold(self) -> list[str]:
         return sorted(
