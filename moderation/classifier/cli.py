@@ -195,11 +195,14 @@ def eval_cmd(
     if not data and not functional and not swap:
         raise click.UsageError("give --data FILE, --functional or --swap")
     thresholds = _thresholds(threshold)
+    try:
+        sets: list[tuple[str, list[Any]]] = [(p.stem, read_examples(p, limit=limit)) for p in data]
+    except ValueError as exc:  # UnreadableLabels names the file and line
+        raise click.ClickException(f"refusing to evaluate: {exc}") from exc
     clf = _load(model_name, runtime, threads)
     click.echo(
         f"model {clf.info.name} {clf.info.version} ({getattr(clf, 'runtime', '?')})", err=True
     )
-    sets: list[tuple[str, list[Any]]] = [(p.stem, read_examples(p, limit=limit)) for p in data]
     if functional:
         sets.append(("functional", functional_suite()))
     report: dict[str, Any] = {
@@ -354,12 +357,27 @@ def export_onnx_cmd(checkpoint: Path, hf_dir: Path | None, out_dir: Path, quanti
     default=None,
     help="Default: the embedded model directory.",
 )
-def ship(checkpoint: Path, target: Path | None) -> None:
+@click.option(
+    "--calibrate-on",
+    "calibrate_on",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Labeled JSONL to fit per-label calibration on (folded into the head).",
+)
+def ship(checkpoint: Path, target: Path | None, calibrate_on: Path | None) -> None:
     """Copy a trained checkpoint as fp16 into the embedded directory (model card: by hand)."""
+    from moderation.classifier.data import read_jsonl
     from moderation.classifier.embedded import EMBEDDED_DIR
-    from moderation.classifier.train import ship_checkpoint
+    from moderation.classifier.evaluate import predict_all
+    from moderation.classifier.train import calibrate_checkpoint, ship_checkpoint
 
     path = ship_checkpoint(checkpoint, target or EMBEDDED_DIR)
+    if calibrate_on is not None:
+        dev = read_jsonl(calibrate_on)
+        clf = _load(str(path), "auto", 2)
+        scores = predict_all(clf, [e.text for e in dev], desc="calibration scores")
+        report = calibrate_checkpoint(path, dev, scores)
+        for label, entry in report.items():
+            click.echo(f"{label:16s} {json.dumps(entry)}")
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); update MODEL_CARD.md")
 
 

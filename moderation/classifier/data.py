@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from moderation.domain.labels import LABELS
+from moderation.domain.labels import LABELS, LEGACY_LABEL_NAMES
 
 
 @dataclass
@@ -22,7 +22,33 @@ class Example:
     meta: dict[str, str] = field(default_factory=dict)
 
 
-def read_jsonl(path: Path, limit: int | None = None) -> list[Example]:
+class UnreadableLabels(ValueError):
+    """A labeled file whose label fields this project cannot read: refused, because scoring
+    it anyway would count every row as negative and print a figure that means nothing."""
+
+
+def _labels(raw: object, where: str) -> dict[str, int]:
+    if not isinstance(raw, dict):
+        raise UnreadableLabels(
+            f"{where}: 'labels' must be an object such as {{\"toxicity\": 1}}, got {raw!r}"
+        )
+    out: dict[str, int] = {}
+    for key, value in raw.items():
+        label = LEGACY_LABEL_NAMES.get(key, key)
+        if label not in LABELS:
+            raise UnreadableLabels(
+                f"{where}: unknown label {key!r}; labels are {', '.join(LABELS)}"
+            )
+        if isinstance(value, bool) or value in (0, 1):
+            out[label] = int(value)
+        else:
+            raise UnreadableLabels(f"{where}: label {key!r} must be 0 or 1, got {value!r}")
+    return out
+
+
+def read_jsonl(path: Path, limit: int | None = None, *, labeled: bool = True) -> list[Example]:
+    """Examples of the shared JSONL format. With `labeled` (the default) every row needs a
+    readable `labels` object and at least one row must annotate a label."""
     out: list[Example] = []
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
@@ -30,7 +56,11 @@ def read_jsonl(path: Path, limit: int | None = None) -> list[Example]:
                 continue
             try:
                 row = json.loads(line)
-                labels = {k: int(v) for k, v in row.get("labels", {}).items() if k in LABELS}
+                if labeled and "labels" not in row:
+                    raise UnreadableLabels(
+                        f"{path}:{lineno}: no 'labels' field (keys: {', '.join(sorted(row))})"
+                    )
+                labels = _labels(row.get("labels", {}), f"{path}:{lineno}")
                 meta = {str(k): str(v) for k, v in (row.get("meta") or {}).items()}
                 out.append(
                     Example(
@@ -41,10 +71,14 @@ def read_jsonl(path: Path, limit: int | None = None) -> list[Example]:
                         meta=meta,
                     )
                 )
-            except (KeyError, TypeError, ValueError) as exc:
+            except UnreadableLabels:
+                raise
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise ValueError(f"{path}:{lineno}: not a labeled example ({exc})") from exc
             if limit is not None and len(out) >= limit:
                 break
+    if labeled and out and not any(e.labels for e in out):
+        raise UnreadableLabels(f"{path}: no row annotates any label")
     return out
 
 
@@ -65,7 +99,19 @@ def read_madlibs(path: Path) -> list[Example]:
     ("<verb> <identity>"); occupation rows carry no identity and act as background.
     """
     with path.open(encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        missing = {"Text", "Label", "Template"} - set(reader.fieldnames or ())
+        if missing:
+            raise UnreadableLabels(
+                f"{path}:1: not the bias madlibs CSV (no column {', '.join(sorted(missing))}); "
+                "give labeled data as JSONL"
+            )
+        rows = list(reader)
+    for lineno, r in enumerate(rows, 2):
+        if r["Label"] not in ("BAD", "NOT_BAD"):
+            raise UnreadableLabels(
+                f"{path}:{lineno}: Label must be BAD or NOT_BAD, got {r['Label']!r}"
+            )
     identities = {
         r["Text"].split(" ", 1)[1].strip().lower() for r in rows if r["Template"] == "verb_adj"
     }

@@ -360,3 +360,48 @@ def ship_checkpoint(checkpoint: Path, target: Path) -> Path:
     torch.save({"config": detoxify_config(target), "state_dict": half, "training": training}, tmp)
     tmp.replace(ckpt)
     return ckpt
+
+
+def calibrate_checkpoint(
+    ckpt: Path, dev: Sequence[Example], scores: Sequence[dict[str, float]]
+) -> dict[str, dict[str, object]]:
+    """Fit per-label Platt scaling on `scores` (the checkpoint's own, on `dev`) and fold it
+    into the checkpoint's classifier head in place; the report goes into its training record.
+    """
+    import numpy as np
+    import torch
+
+    from moderation.classifier.calibration import Platt, fit_labels, fold_into_head
+
+    rows: dict[str, tuple[list[int], list[float], list[str]]] = {}
+    for label in LABELS:
+        picked = [
+            (e.labels[label], s[label], e.id)
+            for e, s in zip(dev, scores, strict=True)
+            if label in e.labels and label in s
+        ]
+        if picked:
+            rows[label] = (
+                [y for y, _, _ in picked],
+                [p for _, p, _ in picked],
+                [i for *_, i in picked],
+            )
+    report = fit_labels(rows)
+    loaded = torch.load(ckpt, map_location="cpu", weights_only=False)
+    state = loaded["state_dict"]
+    weight = state["classifier.weight"].float().numpy()
+    bias = state["classifier.bias"].float().numpy()
+    for label, entry in report.items():
+        if entry.get("calibrated"):
+            platt = Platt(slope=float(entry["slope"]), offset=float(entry["offset"]))  # type: ignore[arg-type]
+            weight, bias = fold_into_head(weight, bias, LABELS.index(label), platt)
+    dtype = state["classifier.weight"].dtype
+    state["classifier.weight"] = torch.from_numpy(np.ascontiguousarray(weight)).to(dtype)
+    state["classifier.bias"] = torch.from_numpy(np.ascontiguousarray(bias)).to(dtype)
+    training = dict(loaded.get("training") or {})
+    training["calibration"] = {"data": sorted({e.source for e in dev}), "labels": report}
+    loaded["training"] = training
+    tmp = ckpt.with_suffix(".tmp")
+    torch.save(loaded, tmp)
+    tmp.replace(ckpt)
+    return report

@@ -8,6 +8,7 @@ from pathlib import Path
 # Fixtures live in a uniquely named module (a second conftest.py would shadow the
 # top-level one that other tests import by name); importing them is what registers them,
 # hence F401 here and F811 on the test parameters that name them.
+import pytest
 from click.testing import CliRunner
 
 from moderation.classifier.cli import model
@@ -152,3 +153,39 @@ def test_explain_spans_of_a_real_model_are_valid_offsets(tiny_model: Path) -> No
     for s in spans:
         assert 0 <= s.start < s.end <= len(text)
         assert text[s.start : s.end].isalnum()
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "says"),
+    [
+        (
+            "kaggle.jsonl",
+            '{"text": "you idiot", "label": 1}\n',
+            "kaggle.jsonl:1: no 'labels' field",
+        ),
+        (
+            "names.jsonl",
+            '{"text": "x", "labels": {"toxic_score": 1}}\n',
+            "unknown label 'toxic_score'",
+        ),
+        ("values.jsonl", '{"text": "x", "labels": {"toxicity": "yes"}}\n', "must be 0 or 1"),
+        (
+            "empty.jsonl",
+            '{"text": "x", "labels": {}}\n{"text": "y", "labels": {}}\n',
+            "no row annotates",
+        ),
+        ("other.csv", "comment_text,toxic\nyou idiot,1\n", "other.csv:1: not the bias madlibs CSV"),
+        ("madlibs.csv", "Text,Label,Template\nx,1,verb_adj\n", "madlibs.csv:2: Label must be BAD"),
+    ],
+)
+def test_eval_refuses_data_whose_labels_it_cannot_read(
+    tmp_path: Path, name: str, body: str, says: str
+) -> None:
+    """Read as if every row were negative, such a file would print a figure that means nothing."""
+    path = tmp_path / name
+    path.write_text(body)
+    result = CliRunner().invoke(model, ["eval", "--data", str(path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert "refusing to evaluate" in result.output
+    assert says in result.output
+    assert not (tmp_path / "o").exists()
