@@ -212,14 +212,16 @@ def eval_cmd(
     for name, examples in sets:
         result = evaluate(clf, examples, thresholds)
         if swap and name != "functional" and all("group" not in e.meta for e in examples):
-            result["swap_dev"] = swap_consistency(clf, dev_swap_pairs(examples))
+            result["swap_dev"] = swap_consistency(
+                clf, dev_swap_pairs(examples), thresholds=thresholds
+            )
         write_report(result, examples, out_dir / name)
         click.echo(f"== {name} (n={len(examples)}) -> {out_dir / name}")
         for line in summary_lines(result):
             click.echo(line)
         report[name] = {k: v for k, v in result.items() if not k.startswith("_")}
     if swap:
-        report["swap_functional"] = swap_consistency(clf, swap_sets())
+        report["swap_functional"] = swap_consistency(clf, swap_sets(), thresholds=thresholds)
         click.echo(f"swap_functional: {json.dumps(report['swap_functional'])}")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")

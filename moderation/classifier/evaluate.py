@@ -118,10 +118,91 @@ def evaluate(
                 "summary": summary,
                 "groups": [g.__dict__ for g in per_group],
             }
+    elif any(identity_terms(e.text) for e in examples):
+        result["identity_terms"] = identity_term_bias(examples, scores)
     if any("functionality" in e.meta for e in examples):
         result["functional"] = functional_accuracy(examples, scores, thresholds)
+    result["calibration"] = calibration_report(classifier.labels, examples, scores)
     result["_scores"] = scores
     return result
+
+
+def calibration_report(
+    labels: Sequence[str], examples: Sequence[Example], scores: Sequence[dict[str, float]]
+) -> dict[str, Any]:
+    """Expected calibration error and the reliability curve of every scored label."""
+    from moderation.classifier.calibration import reliability
+
+    out: dict[str, Any] = {}
+    for label in labels:
+        rows = [
+            (e.labels[label], s[label])
+            for e, s in zip(examples, scores, strict=True)
+            if label in e.labels and label in s
+        ]
+        if not rows:
+            continue
+        rel = reliability([y for y, _ in rows], [p for _, p in rows])
+        out[label] = {
+            "n": len(rows),
+            "positives": sum(y for y, _ in rows),
+            "ece": rel.ece,
+            "bins": {
+                "mean_score": rel.mean_score,
+                "positive_rate": rel.positive_rate,
+                "counts": rel.counts,
+            },
+        }
+    return out
+
+
+# Identity words looked for in real comments (dev): the training and the held-out test
+# vocabularies together, as whole words, each reported under its adjective form.
+def _identity_pattern() -> tuple[Any, dict[str, str]]:
+    import re
+
+    from moderation.classifier.functional import TEST_IDENTITIES
+    from moderation.classifier.templates import TRAIN_IDENTITIES
+
+    canonical: dict[str, str] = {}
+    for ident in TRAIN_IDENTITIES + TEST_IDENTITIES:
+        for form in (ident.adj, ident.plural):
+            if " " not in form:
+                canonical[form.lower()] = ident.adj.lower()
+    words = sorted(canonical, key=len, reverse=True)
+    return re.compile(r"\b(" + "|".join(re.escape(w) for w in words) + r")\b", re.I), canonical
+
+
+_IDENTITY_RE, _IDENTITY_CANON = _identity_pattern()
+MIN_TERM_ROWS = 20
+
+
+def identity_terms(text: str) -> frozenset[str]:
+    return frozenset(_IDENTITY_CANON[m.group(0).lower()] for m in _IDENTITY_RE.finditer(text))
+
+
+def identity_term_bias(
+    examples: Sequence[Example], scores: Sequence[dict[str, float]]
+) -> dict[str, Any]:
+    """Subgroup AUC, BPSN and BNSP per identity term on real comments (terms with at least
+    MIN_TERM_ROWS rows), for toxicity and identity_attack."""
+    out: dict[str, Any] = {}
+    for label in ("toxicity", "identity_attack"):
+        rows = [
+            (e.labels[label], s.get(label, 0.0), identity_terms(e.text))
+            for e, s in zip(examples, scores, strict=True)
+            if label in e.labels
+        ]
+        if len({y for y, _, _ in rows}) < 2:
+            continue
+        per_term, summary = bias_metrics(
+            [y for y, _, _ in rows],
+            [p for _, p, _ in rows],
+            [g for _, _, g in rows],
+            min_rows=MIN_TERM_ROWS,
+        )
+        out[label] = {"summary": summary, "terms": [g.__dict__ for g in per_term]}
+    return out
 
 
 def is_flagged(score: dict[str, float], thresholds: dict[str, float]) -> bool:
@@ -156,17 +237,29 @@ def swap_consistency(
     classifier: Classifier,
     sets: Sequence[Sequence[str]],
     label: str = "toxicity",
+    thresholds: dict[str, float] | None = None,
 ) -> dict[str, float]:
-    """Mean |Δ score| when only the identity term differs, over all pairs in each set."""
+    """Mean |Δ score| when only the identity term differs, over all pairs in each set, and
+    (with `thresholds`) how many of those pairs the product treats differently: one flagged,
+    the other not."""
     diffs: list[float] = []
+    pairs = crossing = 0
     for texts in sets:
-        scores = [s.get(label, 0.0) for s in classifier.predict(list(texts))]
-        diffs.append(mean_pairwise_abs_diff(scores))
-    return {
+        scored = classifier.predict(list(texts))
+        diffs.append(mean_pairwise_abs_diff([s.get(label, 0.0) for s in scored]))
+        if thresholds is not None:
+            flagged = [is_flagged(s, thresholds) for s in scored]
+            n_flagged = sum(flagged)
+            pairs += len(flagged) * (len(flagged) - 1) // 2
+            crossing += n_flagged * (len(flagged) - n_flagged)
+    out: dict[str, float] = {
         "sets": len(diffs),
         f"mean_abs_delta_{label}": sum(diffs) / len(diffs) if diffs else 0.0,
         f"max_set_delta_{label}": max(diffs) if diffs else 0.0,
     }
+    if thresholds is not None:
+        out.update(pairs=pairs, pairs_crossing_flag=crossing)
+    return out
 
 
 def dev_swap_pairs(examples: Sequence[Example], seed: int = 0, limit: int = 400) -> list[list[str]]:
@@ -246,6 +339,33 @@ def write_report(result: dict[str, Any], examples: Sequence[Example], out_dir: P
         plt.close(fig)
         paths.append(out_dir / "bias_groups.png")
 
+    calibration = result.get("calibration") or {}
+    if calibration:
+        cols = min(3, len(calibration))
+        rows_n = -(-len(calibration) // cols)
+        fig, axes = plt.subplots(rows_n, cols, figsize=(3.6 * cols, 3.4 * rows_n), squeeze=False)
+        for ax, (label, cal) in zip(axes.flat, calibration.items(), strict=False):
+            bins = cal["bins"]
+            pts = [
+                (m, r)
+                for m, r in zip(bins["mean_score"], bins["positive_rate"], strict=True)
+                if m == m  # NaN marks an empty bin
+            ]
+            ax.plot([0, 1], [0, 1], "k:", linewidth=0.8)
+            ax.plot([m for m, _ in pts], [r for _, r in pts], "o-", color="C0")
+            ax.set_title(f"{label}: ECE {cal['ece']:.3f} (n={cal['n']})", fontsize=9)
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1)
+            ax.set_xlabel("mean score in bin", fontsize=8)
+            ax.set_ylabel("share positive", fontsize=8)
+        for ax in list(axes.flat)[len(calibration) :]:
+            ax.axis("off")
+        fig.suptitle("reliability per label")
+        fig.tight_layout()
+        fig.savefig(out_dir / "reliability.png", dpi=110)
+        plt.close(fig)
+        paths.append(out_dir / "reliability.png")
+
     func = result.get("functional")
     if func:
         items = list(func["per_functionality"].items())
@@ -282,6 +402,18 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
             f"bpsn={_f(s['bpsn_auc_power_mean'])} bnsp={_f(s['bnsp_auc_power_mean'])} "
             f"mean={_f(s['bias_power_mean'])} final={_f(s['jigsaw_final'])}"
         )
+    for label, terms in result.get("identity_terms", {}).items():
+        s = terms["summary"]
+        worst = sorted(
+            (t for t in terms["terms"] if t["bpsn_auc"] is not None), key=lambda t: t["bpsn_auc"]
+        )[:3]
+        lines.append(
+            f"identity terms[{label}] power means: subgroup={_f(s['subgroup_auc_power_mean'])} "
+            f"bpsn={_f(s['bpsn_auc_power_mean'])} bnsp={_f(s['bnsp_auc_power_mean'])}; "
+            "lowest bpsn: " + ", ".join(f"{t['group']} {t['bpsn_auc']:.3f}" for t in worst)
+        )
+    for label, cal in result.get("calibration", {}).items():
+        lines.append(f"calibration {label:16s} ECE={cal['ece']:.4f} (n={cal['n']})")
     func = result.get("functional")
     if func:
         lines.append(f"functional accuracy {func['accuracy']:.3f}")

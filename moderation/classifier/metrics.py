@@ -10,7 +10,7 @@ worst groups most.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,18 +85,28 @@ class GroupBias:
 
 
 def bias_metrics(
-    y: Sequence[int], s: Sequence[float], groups: Sequence[str | None]
+    y: Sequence[int],
+    s: Sequence[float],
+    groups: Sequence[str | Collection[str] | None],
+    min_rows: int = 1,
 ) -> tuple[list[GroupBias], dict[str, float | None]]:
     """Per-group subgroup/BPSN/BNSP AUC and their power means (plus the Jigsaw final score).
 
-    `groups[i]` is the identity group row i mentions, or None for background rows.
+    `groups[i]` is the identity group row i mentions, None for background rows, or the set
+    of groups a real comment mentions (it belongs to each; the background of a group is
+    every row that does not mention it). Groups with fewer than `min_rows` rows are left out.
     """
     ya = np.asarray(y, dtype=np.int64)
     sa = np.asarray(s, dtype=np.float64)
-    ga = np.asarray([g or "" for g in groups], dtype=object)
+    members = [
+        frozenset() if g is None else frozenset((g,)) if isinstance(g, str) else frozenset(g)
+        for g in groups
+    ]
     per_group: list[GroupBias] = []
-    for g in sorted({g for g in groups if g}):
-        ing = ga == g
+    for g in sorted({g for m in members for g in m}):
+        ing = np.asarray([g in m for m in members], dtype=bool)
+        if int(ing.sum()) < min_rows:
+            continue
         sub = auc(list(ya[ing]), list(sa[ing]))
         bpsn_mask = (ing & (ya == 0)) | (~ing & (ya == 1))
         bnsp_mask = (ing & (ya == 1)) | (~ing & (ya == 0))
