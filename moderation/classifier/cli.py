@@ -393,3 +393,99 @@ def suite(out_file: Path) -> None:
     cases = functional_suite()
     write_jsonl(out_file, cases)
     click.echo(f"wrote {len(cases)} cases to {out_file}")
+
+
+@model.command()
+@click.option(
+    "--dev",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=SHARED_DATA / "toxicity-dev.jsonl",
+    show_default=True,
+    help="Dev JSONL: its non-toxic Wikipedia comments are the long neutral prose.",
+)
+@click.option("--model", "model_name", default="embedded", show_default=True)
+@click.option("--threads", type=int, default=2, show_default=True)
+@click.option(
+    "--windows",
+    default="512:64,256:32,128:32,128:64",
+    show_default=True,
+    help="Window options to compare, TOKENS:OVERLAP, comma-separated.",
+)
+@click.option("--per-length", type=int, default=40, show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=PROJECT_ROOT / "var" / "stress",
+    show_default=True,
+)
+def stress(
+    dev: Path, model_name: str, threads: int, windows: str, per_length: int, out_dir: Path
+) -> None:
+    """Long comments with a buried insult vs long neutral ones, per window option; and
+    whether explanation spans land on the offending words. JSON + PNG."""
+    from moderation.classifier.data import read_jsonl
+    from moderation.classifier.evaluate import flag_thresholds
+    from moderation.classifier.stress import (
+        WindowOption,
+        long_cases,
+        long_comment_study,
+        span_cases,
+        span_hit_rate,
+    )
+
+    try:
+        options = [
+            WindowOption(int(w.split(":")[0]), int(w.split(":")[1])) for w in windows.split(",")
+        ]
+    except (ValueError, IndexError) as exc:
+        raise click.BadParameter(f"{windows!r}: expected TOKENS:OVERLAP,...") from exc
+    clf = _load(model_name, "auto", threads)
+    threshold = flag_thresholds()["toxicity"]
+    cases = long_cases(read_jsonl(dev), per_length=per_length)
+    click.echo(f"{len(cases)} long comments, flag threshold {threshold}", err=True)
+    study = long_comment_study(
+        clf, cases, options, threshold, progress=lambda m: click.echo(m, err=True)
+    )
+    spans = span_hit_rate(clf, span_cases())
+    click.echo(f"span hit rate {spans['hit_rate']:.3f} over {spans['cases']} cases", err=True)
+    report = {
+        "model": f"{clf.info.name} {clf.info.version}",
+        "long_comments": study,
+        "spans": spans,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "stress.json").write_text(json.dumps(report, indent=2) + "\n")
+    _plot_long_comments(study, out_dir / "long_comments.png")
+    for row in study:
+        click.echo(
+            f"{row['option']:36s} buried recall {row['recall_buried']:.3f}  "
+            f"neutral flagged {row['neutral_flagged']:.3f}  AUC {row['auc']:.3f}  "
+            f"rows/comment {row['model_rows_per_comment']:.2f}"
+        )
+    click.echo(f"wrote {out_dir / 'stress.json'} and long_comments.png")
+
+
+def _plot_long_comments(study: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    names = [r["option"].replace(", max", "") for r in study]
+    xs = range(len(study))
+    ax.bar(
+        [x - 0.2 for x in xs], [r["recall_buried"] for r in study], 0.4, label="buried insult found"
+    )
+    ax.bar(
+        [x + 0.2 for x in xs], [r["neutral_flagged"] for r in study], 0.4, label="neutral flagged"
+    )
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels(names, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_title("long comments: window size (max over windows)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
