@@ -111,6 +111,15 @@ INSULT_PHRASES = (
 )
 
 
+# Hate against a group: the offending words are the dehumanising ones, not the group's name.
+HATE_PHRASES = (
+    ("{P} are", "disgusting vermin"),
+    ("{P} are nothing but", "filthy rats"),
+    ("all {P} are", "subhuman garbage"),
+    ("{P} are", "worthless parasites"),
+)
+
+
 @dataclass(frozen=True)
 class SpanCase:
     text: str
@@ -119,8 +128,13 @@ class SpanCase:
 
 def span_cases() -> list[SpanCase]:
     out: list[SpanCase] = []
+    hate = [
+        (lead.format(P=ident.plural), words)
+        for lead, words in HATE_PHRASES
+        for ident in TEST_IDENTITIES[::4]
+    ]
     for carrier in CARRIERS:
-        for lead, words in INSULT_PHRASES:
+        for lead, words in (*INSULT_PHRASES, *hate):
             phrase = f"{lead} {words}"
             at = carrier.index("{X}")
             text = carrier.replace("{X}", phrase)

@@ -65,6 +65,8 @@ class Span(BaseModel):
     start: int = Field(ge=0)
     end: int = Field(ge=0)
     label: str | None = None
+    # Model spans: how much the word raises the label's log-odds (taking it out lowers them
+    # by this much); larger means more responsible. Rule spans (matched words) have none.
     weight: float | None = None
 
 
