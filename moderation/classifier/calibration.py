@@ -149,3 +149,36 @@ def fit_labels(
             entry.update(calibrated=False, why=f"fewer than {MIN_CLASS_ROWS} rows of a class")
         report[label] = entry
     return report
+
+
+@dataclass(frozen=True)
+class ChosenThreshold:
+    threshold: float
+    precision: float
+    recall: float
+    n: int
+    positives: int
+
+
+def threshold_for_precision(
+    y: Sequence[int], p: Sequence[float], target: float, floor: float = 0.0
+) -> ChosenThreshold | None:
+    """The lowest threshold (at or above `floor`, on a 0.01 grid) whose precision on these
+    rows reaches `target`: the most recall that precision allows. None if none does."""
+    ya = np.asarray(y, dtype=np.int64)
+    pa = np.asarray(p, dtype=np.float64)
+    for t in np.arange(max(floor, 0.01), 1.0, 0.01):
+        pred = pa >= t
+        if not pred.any():
+            break
+        tp = int((pred & (ya == 1)).sum())
+        precision = tp / int(pred.sum())
+        if precision >= target:
+            return ChosenThreshold(
+                threshold=round(float(t), 2),
+                precision=precision,
+                recall=tp / max(1, int(ya.sum())),
+                n=len(ya),
+                positives=int(ya.sum()),
+            )
+    return None

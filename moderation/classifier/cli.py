@@ -489,3 +489,72 @@ def _plot_long_comments(study: list[dict[str, Any]], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+@model.command()
+@click.option(
+    "--data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=SHARED_DATA / "toxicity-dev.jsonl",
+    show_default=True,
+)
+@click.option("--model", "model_name", default="embedded", show_default=True)
+@click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--flag-precision", type=float, default=0.8, show_default=True)
+@click.option("--reject-precision", type=float, default=0.97, show_default=True)
+@click.option(
+    "--floor",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="Never below this score: calibrated, 0.5 is 'more likely than not'.",
+)
+def thresholds(
+    data: Path,
+    model_name: str,
+    threads: int,
+    flag_precision: float,
+    reject_precision: float,
+    floor: float,
+) -> None:
+    """Derive flag/reject thresholds per label from (calibrated) scores on labeled data;
+    prints the `thresholds:` block of rules/thresholds.yaml with the precision and recall
+    each was chosen for. Labels with too few positives keep what the file says."""
+    from moderation.classifier.calibration import MIN_CLASS_ROWS, threshold_for_precision
+    from moderation.classifier.data import read_jsonl
+    from moderation.classifier.evaluate import predict_all
+
+    try:
+        examples = read_jsonl(data)
+    except ValueError as exc:
+        raise click.ClickException(f"refusing to derive thresholds: {exc}") from exc
+    clf = _load(model_name, "auto", threads)
+    scores = predict_all(clf, [e.text for e in examples], desc="thresholds")
+    click.echo(
+        f"# derived by: moderation model thresholds --data {data.name} "
+        f"--flag-precision {flag_precision} --reject-precision {reject_precision} "
+        f"--floor {floor}; model {clf.info.version}"
+    )
+    click.echo("thresholds:")
+    for label in clf.labels:
+        rows = [
+            (e.labels[label], s[label])
+            for e, s in zip(examples, scores, strict=True)
+            if label in e.labels and label in s
+        ]
+        y, p = [r[0] for r in rows], [r[1] for r in rows]
+        if sum(y) < MIN_CLASS_ROWS:
+            click.echo(f"  # {label}: {sum(y)} positives in {len(y)} rows, too few to derive")
+            continue
+        parts, notes = [], []
+        for action, target in (("flag", flag_precision), ("reject", reject_precision)):
+            chosen = threshold_for_precision(y, p, target, floor=floor)
+            if chosen is None:
+                notes.append(f"no {action} threshold reaches precision {target}")
+                continue
+            parts.append(f"{action}: {chosen.threshold:.2f}")
+            notes.append(f"{action} P {chosen.precision:.2f} / R {chosen.recall:.2f}")
+        click.echo(
+            f"  {label + ':':16s} {{{', '.join(parts)}}}  "
+            f"# n={len(y)}, {sum(y)} positive; " + "; ".join(notes)
+        )

@@ -13,6 +13,7 @@ from moderation.classifier.calibration import (
     fit_platt,
     fold_into_head,
     reliability,
+    threshold_for_precision,
 )
 
 
@@ -76,3 +77,19 @@ def test_a_head_that_ranks_backwards_is_refused() -> None:
     y, p = _overconfident(2_000)
     with pytest.raises(ValueError, match="ranks against its label"):
         fit_platt(y, [1 - v for v in p])
+
+
+def test_threshold_for_precision_takes_the_most_recall_the_precision_allows() -> None:
+    # scores 0.1..0.9; positives are the top 5 and one stray at 0.3
+    p = [round(0.1 * i, 2) for i in range(1, 10)]
+    y = [0, 0, 1, 0, 1, 1, 1, 1, 1]
+    chosen = threshold_for_precision(y, p, target=1.0)
+    assert chosen is not None
+    assert (chosen.threshold, chosen.precision) == (0.41, 1.0)  # just above the stray 0 at 0.4
+    assert chosen.recall == pytest.approx(5 / 6)
+    lower = threshold_for_precision(y, p, target=0.8)
+    assert lower is not None and lower.threshold < chosen.threshold
+    assert lower.precision >= 0.8 and lower.recall == 1.0
+    floored = threshold_for_precision(y, p, target=0.8, floor=0.6)
+    assert floored is not None and floored.threshold == 0.6
+    assert threshold_for_precision([0, 0, 1], [0.9, 0.8, 0.1], target=0.9) is None
