@@ -558,3 +558,48 @@ def thresholds(
             f"  {label + ':':16s} {{{', '.join(parts)}}}  "
             f"# n={len(y)}, {sum(y)} positive; " + "; ".join(notes)
         )
+
+
+@model.command("quantize-study")
+@click.option(
+    "--data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=SHARED_DATA / "toxicity-dev.jsonl",
+    show_default=True,
+)
+@click.option("--every", type=int, default=5, show_default=True, help="Use every Nth row.")
+@click.option("--threads", type=int, default=1, show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=PROJECT_ROOT / "var" / "quantize",
+    show_default=True,
+)
+def quantize_study(data: Path, every: int, threads: int, out_dir: Path) -> None:
+    """int8 variants of the embedded model against fp32 on dev comments: score change, AUC
+    change, comments/s. A variant may be used only if scores move <= 0.02 and AUC <= 0.002."""
+    from moderation.classifier.data import read_jsonl
+    from moderation.classifier.embedded import CHECKPOINT_NAME, EMBEDDED_DIR
+    from moderation.classifier.onnx_backend import export_onnx
+    from moderation.classifier.quantize import study
+
+    clf = _load("embedded", "onnx", threads)
+    fp32 = export_onnx(EMBEDDED_DIR / CHECKPOINT_NAME, EMBEDDED_DIR, out_dir / "fp32")
+    examples = read_jsonl(data)[::every]
+    report = study(
+        fp32,
+        EMBEDDED_DIR,
+        examples,
+        out_dir,
+        threads=threads,
+        progress=lambda m: click.echo(m, err=True),
+    )
+    report["model"] = f"{clf.info.name} {clf.info.version}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "quantize.json").write_text(json.dumps(report, indent=2) + "\n")
+    for row in report["variants"][1:]:
+        click.echo(
+            f"{row['variant']:36s} x{row['speedup']:.2f}  max change {row['max_score_change']:.3f}  "
+            f"AUC change {row['max_auc_change']:.4f}  {'keeps' if row['keeps_quality'] else 'fails'}"
+        )
