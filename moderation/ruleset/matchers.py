@@ -16,12 +16,13 @@ from moderation.ruleset.normalise import (
     SPACED_SEP_RE,
     Normalised,
     Piece,
-    bang_reading,
+    bang_words,
     canonical_phrase,
     collapse,
     inflections,
     read,
     runs,
+    split_runs,
 )
 
 
@@ -147,28 +148,42 @@ class WordMatcher:
         """The comment's words with runs of pieces joined where they spell a listed word,
         and a trailing `!` read as `i`; with, per word, (first word, count) in the
         comment's own words. None when nothing reads differently."""
-        ps = norm.pieces()
+        joins: list[tuple[int, int, str]] = []  # first word, words covered, reading
+        for ps in split_runs(norm.prepared, norm.words):
+            i = 0
+            while i < len(ps):
+                p = ps[i]
+                joined = self._join_from(ps, i) if _joinable(p) and p.word >= 0 else None
+                if joined is None:
+                    i += 1
+                    continue
+                end, reading = joined
+                joins.append((p.word, ps[end - 1].word - p.word + 1, reading))
+                i = end
+        # a `!` read as `i` matters only where it makes a word of some entry
+        bangs = {
+            w: reading
+            for w, reading in bang_words(norm.prepared)
+            if self._in_vocab(collapse(reading))
+        }
+        if not joins and not bangs:
+            return None
+        words = norm.words
         out: list[str] = []
         index: list[tuple[int, int]] = []
-        changed = False
-        i = 0
-        while i < len(ps):
-            p = ps[i]
-            joined = self._join_from(ps, i) if _joinable(p) and p.word >= 0 else None
-            if joined is not None:
-                end, reading = joined
+        w = 0
+        for first, count, reading in [*joins, (len(words), 0, "")]:
+            for k in range(w, first):
+                out.append(bangs.get(k, words[k]))
+                index.append((k, 1))
+            if count:
                 out.append(reading)
-                index.append((p.word, ps[end - 1].word - p.word + 1))
-                changed = True
-                i = end
-                continue
-            if p.word >= 0:
-                alt = bang_reading(p.raw)
-                changed = changed or alt is not None
-                out.append(alt or norm.words[p.word])
-                index.append((p.word, 1))
-            i += 1
-        return (out, index) if changed else None
+                index.append((first, count))
+            w = first + count
+        return out, index
+
+    def _in_vocab(self, key: str) -> bool:
+        return key in self._vocab or (bool(self._stems) and key.startswith(self._stems))
 
     def _join_from(self, ps: list[Piece], i: int) -> tuple[int, str] | None:
         """The longest run of pieces from i that joins into a listed word (or the start
