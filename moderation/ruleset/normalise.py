@@ -61,6 +61,7 @@ _SPECIAL_RE: Final = re.compile(r"[0-9_@$!|+€]")
 _ALPHA_RE: Final = re.compile(r"[^\W\d_]")
 _COLLAPSE_RE: Final = re.compile(r"(.)\1+")
 _RUN_RE: Final = re.compile(r"(.)\1*")
+_DOUBLE_RE: Final = re.compile(r"(.)\1")
 # A letter followed by `!` at the end of a token: `pak!` may be `paki`.
 _TRAILING_BANG_RE: Final = re.compile(r"[^\W\d_]!+(?![\w@$!|+€])")
 # `!` at the edges is punctuation ("what!"); `+` is read as `t` everywhere ("f@gg0+").
@@ -817,6 +818,11 @@ def collapse(joined: str) -> str:
 
 def runs(joined: str) -> list[int]:
     """Length of each run of a repeated character, in order."""
+    if _DOUBLE_RE.search(joined) is None:
+        # no repeat, as in most words and most of a list's suffixed forms: every run is
+        # one character, and building a match object per character made loading a large
+        # list slow
+        return [1] * len(joined)
     return [m.end() - m.start() for m in _RUN_RE.finditer(joined)]
 
 
@@ -891,13 +897,13 @@ _VOWELS: Final = frozenset("aeiouy")
 
 
 def inflections(word: str) -> set[str]:
-    """A word with each suffix: plain, with the last consonant doubled (shit -> shitting)
-    and with a final e dropped before a vowel (whore -> whoring)."""
+    """A word with each suffix, plain and with a final e dropped before a vowel (whore ->
+    whoring). A doubled last consonant (shit -> shitting) needs no form of its own: repeats
+    are collapsed before matching, so "shitting" is read as "shiting", and the plain form
+    asks for fewer double letters than the doubled one would."""
     out: set[str] = set()
     for suffix in SUFFIXES:
         out.add(word + suffix)
-        if word[-1] not in _VOWELS:
-            out.add(word + word[-1] + suffix)
         if word.endswith("e") and suffix[0] in _VOWELS:
             out.add(word[:-1] + suffix)
     out.discard(word)
