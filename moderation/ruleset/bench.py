@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 import random
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -314,3 +318,112 @@ def _run(
         rejected=rejected,
         latencies_ns=tuple(timings),
     )
+
+
+# One evaluation worker per checkout: it loads the rules with the same generated list,
+# warms up on every comment, then times the slices it is sent (CPU seconds of its process).
+_WORKER = """
+import os, sys, time
+from pathlib import Path
+from moderation.ruleset import bench
+if hasattr(os, "sched_setaffinity"):
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+dirs, n_words, n_comments = sys.argv[1].split(os.pathsep), int(sys.argv[2]), int(sys.argv[3])
+started = time.process_time()
+ruleset = bench.load_with_word_list([Path(d) for d in dirs], n_words)
+load = time.process_time() - started
+contexts = bench.generate_contexts(n_comments)
+flagged = sum(ruleset.evaluate(c).status != "approved" for c in contexts)
+print(load, flagged, flush=True)
+for line in sys.stdin:
+    lo, hi = map(int, line.split())
+    started = time.process_time()
+    for c in contexts[lo:hi]:
+        ruleset.evaluate(c)
+    print(time.process_time() - started, flush=True)
+"""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """This checkout against another, timed in alternating slices of the same comments."""
+
+    per_second: float  # this checkout, CPU time
+    other_per_second: float
+    ratio_median: float  # per pair of slices: the other's time / this one's (> 1: faster)
+    ratio_quartiles: tuple[float, float]
+    pairs: int
+    load_seconds: float  # CPU seconds to load the rules and the generated list
+    other_load_seconds: float
+    not_approved: int  # of the generated comments; differs where the two decide differently
+    other_not_approved: int
+
+
+def compare(
+    dirs: Sequence[Path],
+    other: Path,
+    *,
+    n_words: int = 10_000,
+    n_comments: int = 20_000,
+    pairs: int = 100,
+    slice_size: int = 2_000,
+) -> Comparison:
+    """Rule evaluation of this checkout against the checkout at `other` (e.g. a git
+    worktree of an earlier commit), both with the rule files in `dirs`.
+
+    On a shared machine a run's speed drifts with the other jobs by more than the change
+    being measured; two processes pinned to one core that time the same slice back to back,
+    in alternating order, see the same load, and the median of the pairs' ratios keeps it.
+    CPU time, not wall time: the core's other tenants would otherwise count as ours."""
+    here = Path(__file__).resolve().parents[2]
+    args = [os.pathsep.join(str(Path(d).resolve()) for d in dirs), str(n_words), str(n_comments)]
+    with ExitStack() as stack:
+        # leaving closes each worker's pipes (its stdin's end ends its loop) and waits
+        procs = [
+            stack.enter_context(
+                subprocess.Popen(
+                    [sys.executable, "-c", _WORKER, *args],
+                    cwd=root,
+                    env={**os.environ, "PYTHONPATH": str(root)},
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+            )
+            for root in (here, other.resolve())
+        ]
+        ready = [_reply(p).split() for p in procs]
+        times: list[list[float]] = [[], []]
+        evaluated = 0
+        for k in range(pairs):
+            lo = k * slice_size % n_comments
+            hi = min(lo + slice_size, n_comments)
+            evaluated += hi - lo
+            for i in (0, 1) if k % 2 == 0 else (1, 0):
+                stdin = procs[i].stdin
+                assert stdin is not None
+                stdin.write(f"{lo} {hi}\n")
+                stdin.flush()
+                times[i].append(float(_reply(procs[i])))
+    mine, theirs = times
+    ratios = [t / m for m, t in zip(mine, theirs, strict=True)]
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else [ratios[0]] * 3
+    return Comparison(
+        per_second=evaluated / sum(mine),
+        other_per_second=evaluated / sum(theirs),
+        ratio_median=statistics.median(ratios),
+        ratio_quartiles=(quartiles[0], quartiles[2]),
+        pairs=pairs,
+        load_seconds=float(ready[0][0]),
+        other_load_seconds=float(ready[1][0]),
+        not_approved=int(ready[0][1]),
+        other_not_approved=int(ready[1][1]),
+    )
+
+
+def _reply(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise RuntimeError(f"bench worker exited with {proc.wait()}")
+    return line

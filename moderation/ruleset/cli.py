@@ -88,10 +88,23 @@ def test(rule_dirs: tuple[Path, ...]) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the figures as JSON here, and a latency histogram beside it as PNG.",
 )
+@click.option(
+    "--against",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Another checkout (a git worktree of an earlier commit): time both, slice by slice "
+    "in turn on one core, and print the ratio.",
+)
 def bench(
-    rule_dirs: tuple[Path, ...], n_words: int, n_comments: int, out_file: Path | None
+    rule_dirs: tuple[Path, ...],
+    n_words: int,
+    n_comments: int,
+    out_file: Path | None,
+    against: Path | None,
 ) -> None:
     """Comments evaluated per second on one core: the rule set plus a generated word list."""
+    if against is not None:
+        _compare(rule_dirs, against, n_words, min(n_comments, 20_000))
+        return
 
     def progress(done: int, elapsed: float) -> None:
         click.echo(f"  {done:>8,} comments  {done / elapsed:>10,.0f}/s", err=True)
@@ -114,6 +127,22 @@ def bench(
         out_file.write_text(json.dumps(result.summary(), indent=2) + "\n")
         bench_mod.plot_latency(result, out_file.with_suffix(".png"))
         click.echo(f"wrote {out_file} and {out_file.with_suffix('.png')}")
+
+
+def _compare(rule_dirs: tuple[Path, ...], against: Path, n_words: int, n_comments: int) -> None:
+    click.echo(f"timing this checkout and {against} in turn, {n_words:,} words ...", err=True)
+    slice_size = min(2_000, n_comments)
+    cmp = bench_mod.compare(
+        list(rule_dirs), against, n_words=n_words, n_comments=n_comments, slice_size=slice_size
+    )
+    low, high = cmp.ratio_quartiles
+    click.echo(
+        f"this checkout {cmp.per_second:,.0f} comments/s, {against} {cmp.other_per_second:,.0f} "
+        f"(CPU time, one core); {cmp.pairs} pairs of {slice_size:,}-comment slices: "
+        f"this one {cmp.ratio_median:.2f}x as fast (quartiles {low:.2f}-{high:.2f})\n"
+        f"load {cmp.load_seconds:.2f} s vs {cmp.other_load_seconds:.2f} s CPU; not approved "
+        f"{cmp.not_approved:,} vs {cmp.other_not_approved:,} of {n_comments:,}"
+    )
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[RuleContext, Status]]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
 
@@ -16,12 +19,13 @@ from moderation.ruleset.normalise import (
     SPACED_SEP_RE,
     Normalised,
     Piece,
-    bang_reading,
+    bang_words,
     canonical_phrase,
     collapse,
     inflections,
     read,
     runs,
+    split_runs,
 )
 
 
@@ -36,7 +40,7 @@ class Entry:
     words: int
     prefix: bool
     needs_run_check: bool
-    form: bool = False  # an inflected form of the entry ("shitting" for "shit")
+    canonical: str  # the canonical words, not collapsed, space-separated; no `*`
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ def make_entry(list_name: str, raw: str) -> Entry | None:
         words=len(ws),
         prefix=prefix,
         needs_run_check=any(r > 1 for r in entry_runs),
+        canonical=joined,
     )
 
 
@@ -81,31 +86,41 @@ class WordMatcher:
     """
 
     def __init__(self, entries: Iterable[Entry]) -> None:
+        # A 10,000-word list brings some 100,000 suffixed forms, each a few small tuples
+        # and sets: the cyclic collector would walk them again and again as they are made
+        # (a third of the build time), and none of them can form a cycle.
+        with _collector_paused():
+            self._build(list(entries))
+
+    def _build(self, entries: list[Entry]) -> None:
         self._automaton = ahocorasick.Automaton()
-        entries = _with_inflections(entries)
-        by_key: dict[str, list[Entry]] = {}
-        vocab: dict[str, set[tuple[int, ...]]] = {}
+        by_key: defaultdict[str, list[_Target]] = defaultdict(list)
+        # the collapsed words a run of pieces may be joined into, with the spellings whose
+        # double letters a joined reading must have ("" for none): "a s" is not "ass", and
+        # must not take the "s" of "a s.h.i.t"
+        vocab: defaultdict[str, set[str]] = defaultdict(set)
         stems: set[str] = set()
         for entry in entries:
-            by_key.setdefault(entry.collapsed, []).append(entry)
-            if entry.form:
-                # one word; its runs are the form's own
-                vocab.setdefault(entry.collapsed.strip(), set()).add(entry.runs)
-                continue
-            entry_words = canonical_phrase(entry.raw.rstrip("*"))
+            need = entry.canonical if entry.needs_run_check else ""
+            by_key[entry.collapsed].append((entry.list_name, entry.raw, entry.words, need))
+            entry_words = entry.canonical.split(" ")
             if entry.prefix:
                 stems.add(collapse(entry_words[-1]))
                 entry_words = entry_words[:-1]
             for word in entry_words:
-                vocab.setdefault(collapse(word), set()).add(tuple(runs(word)))
+                key = collapse(word)
+                vocab[key].add(word if len(key) < len(word) else "")
+        for entry, form, key in _inflected_forms(entries, set(by_key)):
+            # one word, and a form as long as its key (spaces aside) has no double letter
+            need = "" if len(key) == len(form) + 2 else form
+            by_key[key].append((entry.list_name, entry.raw, 1, need))
+            vocab[key[1:-1]].add(need)
         for key, group in by_key.items():
-            self._automaton.add_word(key, tuple(group))
+            self._automaton.add_word(key, (len(key), tuple(group)))
         self.size = len(by_key)
         if by_key:
             self._automaton.make_automaton()
-        # the collapsed words a run of pieces may be joined into, with their letter runs:
-        # "a s" is not "ass", and must not take the "s" of "a s.h.i.t"
-        self._vocab = {key: tuple(forms) for key, forms in vocab.items()}
+        self._vocab: dict[str, set[str]] = dict(vocab)
         self._stems = tuple(sorted(stems))
         self._longest = max(map(len, [*vocab, *stems]), default=0)
 
@@ -126,49 +141,62 @@ class WordMatcher:
         self, text: str, words: list[str], index: list[tuple[int, int]] | None
     ) -> list[Hit]:
         hits: list[Hit] = []
-        for end, group in self._automaton.iter(text):
-            start = end - len(group[0].collapsed) + 1
+        for end, (length, group) in self._automaton.iter(text):
             # Spaces before the match start = index of its first word + 1.
-            first = text.count(" ", 0, start + 1) - 1
-            for entry in group:
-                if entry.needs_run_check and not _runs_fit(words, first, entry):
+            first = text.count(" ", 0, end - length + 2) - 1
+            for list_name, raw, n_words, need in group:
+                if need and not _runs_fit(words, first, n_words, runs(need)):
                     continue
                 if index is None:
-                    hits.append(Hit(entry.list_name, entry.raw, first, entry.words))
+                    hits.append(Hit(list_name, raw, first, n_words))
                     continue
                 # back to the comment's own words: a joined word covers several
                 first_word = index[first][0]
-                last_first, last_count = index[first + entry.words - 1]
+                last_first, last_count = index[first + n_words - 1]
                 count = last_first + last_count - first_word
-                hits.append(Hit(entry.list_name, entry.raw, first_word, count))
+                hits.append(Hit(list_name, raw, first_word, count))
         return hits
 
     def _split_reading(self, norm: Normalised) -> tuple[list[str], list[tuple[int, int]]] | None:
         """The comment's words with runs of pieces joined where they spell a listed word,
         and a trailing `!` read as `i`; with, per word, (first word, count) in the
         comment's own words. None when nothing reads differently."""
-        ps = norm.pieces()
+        joins: list[tuple[int, int, str]] = []  # first word, words covered, reading
+        for ps in split_runs(norm.prepared, norm.words):
+            i = 0
+            while i < len(ps):
+                p = ps[i]
+                joined = self._join_from(ps, i) if _joinable(p) and p.word >= 0 else None
+                if joined is None:
+                    i += 1
+                    continue
+                end, reading = joined
+                joins.append((p.word, ps[end - 1].word - p.word + 1, reading))
+                i = end
+        # a `!` read as `i` matters only where it makes a word of some entry
+        bangs = {
+            w: reading
+            for w, reading in bang_words(norm.prepared)
+            if self._in_vocab(collapse(reading))
+        }
+        if not joins and not bangs:
+            return None
+        words = norm.words
         out: list[str] = []
         index: list[tuple[int, int]] = []
-        changed = False
-        i = 0
-        while i < len(ps):
-            p = ps[i]
-            joined = self._join_from(ps, i) if _joinable(p) and p.word >= 0 else None
-            if joined is not None:
-                end, reading = joined
+        w = 0
+        for first, count, reading in [*joins, (len(words), 0, "")]:
+            for k in range(w, first):
+                out.append(bangs.get(k, words[k]))
+                index.append((k, 1))
+            if count:
                 out.append(reading)
-                index.append((p.word, ps[end - 1].word - p.word + 1))
-                changed = True
-                i = end
-                continue
-            if p.word >= 0:
-                alt = bang_reading(p.raw)
-                changed = changed or alt is not None
-                out.append(alt or norm.words[p.word])
-                index.append((p.word, 1))
-            i += 1
-        return (out, index) if changed else None
+                index.append((first, count))
+            w = first + count
+        return out, index
+
+    def _in_vocab(self, key: str) -> bool:
+        return key in self._vocab or (bool(self._stems) and key.startswith(self._stems))
 
     def _join_from(self, ps: list[Piece], i: int) -> tuple[int, str] | None:
         """The longest run of pieces from i that joins into a listed word (or the start
@@ -218,41 +246,50 @@ class WordMatcher:
         return best
 
     def _spells(self, key: str, reading: str) -> bool:
-        forms = self._vocab.get(key)
-        if forms is None:
+        spellings = self._vocab.get(key)
+        if spellings is None:
             return False
+        if "" in spellings:
+            return True  # a spelling without a double letter: any reading of the key
         have = runs(reading)
-        return any(all(h >= n for h, n in zip(have, need, strict=True)) for need in forms)
+        return any(all(h >= n for h, n in zip(have, runs(need), strict=True)) for need in spellings)
 
 
-def _with_inflections(entries: Iterable[Entry]) -> list[Entry]:
-    """The entries and, for each one-word entry, its suffixed forms ("twats", "shitting",
-    "wanker") that are not ordinary English words ("spicing", "cocking"): a suffix after a
-    listed word is the commonest way round a whole-word list."""
-    out = list(entries)
-    listed = {e.collapsed for e in out}
-    for entry in list(out):
-        if entry.prefix or entry.words != 1:
-            continue
-        (word,) = canonical_phrase(entry.raw)
-        for form in sorted(inflections(word)):
-            key = f" {collapse(form)} "
-            if key in _EXCEPTION_KEYS or key in listed:
-                continue
-            form_runs = tuple(runs(form))
-            out.append(
-                Entry(
-                    entry.list_name,
-                    entry.raw,
-                    key,
-                    form_runs,
-                    1,
-                    False,
-                    max(form_runs) > 1,
-                    form=True,
-                )
-            )
-    return out
+# What the automaton holds for one entry (or one suffixed form of it) under its key: list
+# name, the entry as written, its number of words, and the canonical spelling whose double
+# letters a match must have ("" when none is doubled; runs are counted on a hit, not for
+# every form at load). Plain tuples: a 10,000-word list brings some 100,000 suffixed
+# forms, and an object with attributes for each made loading slow.
+_Target = tuple[str, str, int, str]
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _inflected_forms(entries: list[Entry], listed: set[str]) -> Iterator[tuple[Entry, str, str]]:
+    """(entry, form, automaton key) for each one-word entry's suffixed forms ("twats",
+    "shitting", "wanker") that are not ordinary English words ("spicing", "cocking") nor
+    listed themselves: a suffix after a listed word is the commonest way round a
+    whole-word list."""
+    bases = [e for e in entries if not e.prefix and e.words == 1]
+    forms = [sorted(inflections(e.canonical)) for e in bases]
+    flat = [form for group in forms for form in group]
+    # One regex pass over all forms at once ("\n" never repeats): per form it cost more
+    # than everything else the list's loading does.
+    keys = iter(collapse("\n".join(flat)).split("\n") if flat else [])
+    for entry, group in zip(bases, forms, strict=True):
+        for form in group:
+            key = f" {next(keys)} "
+            if key not in _EXCEPTION_KEYS and key not in listed:
+                yield entry, form, key
 
 
 # Keys as the automaton sees them: an exception guards every spelling that reads like it.
@@ -265,12 +302,12 @@ def _joinable(p: Piece) -> bool:
     return not p.glued and len(p.reading) <= 3
 
 
-def _runs_fit(words: list[str], first: int, entry: Entry) -> bool:
+def _runs_fit(words: list[str], first: int, n_words: int, need: list[int]) -> bool:
     """A double letter in the entry needs at least a double letter in the text."""
-    found = runs(" ".join(words[first : first + entry.words]))
-    if len(found) < len(entry.runs):
+    found = runs(" ".join(words[first : first + n_words]))
+    if len(found) < len(need):
         return False
-    return all(have >= need for have, need in zip(found, entry.runs, strict=False))
+    return all(have >= n for have, n in zip(found, need, strict=False))
 
 
 _TLDS: Final = (

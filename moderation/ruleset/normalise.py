@@ -30,6 +30,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import compress
 from typing import Final
 
 
@@ -51,21 +52,23 @@ _LEET: Final = str.maketrans(
         "8": "b", "9": "g", "@": "a", "$": "s", "!": "i", "|": "i", "+": "t", "€": "e",
     }
 )  # fmt: skip
-# `l` and `i` are both written `1`, `!` or `|`; folding them keeps `ki11` equal to `kill`.
-_FOLD: Final = str.maketrans({"l": "i"})
-
 _TOKEN_CHARS = r"[\w@$!|+€]"
 # `_` counts as part of a token and is then deleted, so `f_u_c_k` and `sh_it` read whole.
 _TOKEN_RE: Final = re.compile(_TOKEN_CHARS + "+")
+# The same, capturing: split() then gives separators and tokens in turn.
+_TOKEN_SPLIT_RE: Final = re.compile(f"({_TOKEN_CHARS}+)")
 _SPECIAL_RE: Final = re.compile(r"[0-9_@$!|+€]")
 _ALPHA_RE: Final = re.compile(r"[^\W\d_]")
-_COLLAPSE_RE: Final = re.compile(r"(.)\1+")
+# A character that the same character follows: deleting each leaves one of every run.
+# Replacing with a literal "" keeps the substitution in C; a callback per run (or a group
+# template) made collapsing 40 % slower, and every comment is collapsed.
+_REPEATED_RE: Final = re.compile(r"(.)(?=\1)")
 _RUN_RE: Final = re.compile(r"(.)\1*")
+_DOUBLE_RE: Final = re.compile(r"(.)\1")
 # A letter followed by `!` at the end of a token: `pak!` may be `paki`.
-_TRAILING_BANG_RE: Final = re.compile(r"[^\W\d_]!+(?![\w@$|+€])")
+_TRAILING_BANG_RE: Final = re.compile(r"[^\W\d_]!+(?![\w@$!|+€])")
 # `!` at the edges is punctuation ("what!"); `+` is read as `t` everywhere ("f@gg0+").
 _EDGE: Final = "!_"
-_first_group: Final = operator.itemgetter(1)
 _LEET_SYMBOLS: Final = str.maketrans({"@": "a", "$": "s", "!": "i", "|": "i", "+": "t", "€": "e"})
 
 # Separators between the characters of a spaced-out word (`f.u.c.k`, `f - u - c - k`).
@@ -532,6 +535,11 @@ COMMON_SHORT: Final = frozenset(
 )
 
 
+# Short words that never start a split word on their own.
+_PLAIN_SHORT: Final = COMMON_SHORT | CONTRACTIONS
+_UNDER_FOUR: Final = (4).__gt__
+
+
 class _Table(dict[int, int | str | None]):
     """str.translate table computed per code point on first use, then cached."""
 
@@ -569,16 +577,37 @@ def _prepare_unicode(text: str) -> str:
     return folded.casefold().translate(_TABLE)
 
 
+_NON_ASCII_RE: Final = re.compile(r"[^\x00-\x7f]")
+# The prepared form of each non-ASCII character met so far: a comment with lookalikes
+# repeats a handful of them, and NFKD plus three translations per character made the
+# offsets of an obfuscated comment cost more than the rest of its evaluation. Bounded.
+_PREPARED_CHAR: dict[str, str] = {}
+_PREPARED_CHAR_MAX: Final = 20_000
+
+
 def prepare_with_offsets(text: str) -> tuple[str, list[int]]:
     """`prepare(text)` and, for each of its characters, the index of the original one."""
     if text.isascii():
         return text.lower(), list(range(len(text)))
     parts: list[str] = []
     origin: list[int] = []
-    for i, ch in enumerate(text):
-        piece = _prepare_unicode(ch)
+    done = 0
+    for m in _NON_ASCII_RE.finditer(text):
+        i = m.start()
+        if i > done:  # an ASCII stretch: lower() keeps every offset
+            parts.append(text[done:i].lower())
+            origin.extend(range(done, i))
+        ch = m.group()
+        piece = _PREPARED_CHAR.get(ch)
+        if piece is None:
+            if len(_PREPARED_CHAR) >= _PREPARED_CHAR_MAX:
+                _PREPARED_CHAR.clear()
+            piece = _PREPARED_CHAR[ch] = _prepare_unicode(ch)
         parts.append(piece)
         origin.extend([i] * len(piece))
+        done = i + 1
+    parts.append(text[done:].lower())
+    origin.extend(range(done, len(text)))
     return "".join(parts), origin
 
 
@@ -623,12 +652,14 @@ def joined_words(prepared: str) -> str:
     tokens = _tokens(prepared)
     if _SPECIAL_RE.search(prepared):
         tokens = [t for t in map(_clean, tokens) if t]
-    return " ".join(tokens).translate(_FOLD)
+    # `l` and `i` are both written `1`, `!` or `|`: folding l into i keeps `ki11` equal to
+    # `kill`. A one-character replace, not a translate table: about forty times faster.
+    return " ".join(tokens).replace("l", "i")
 
 
 def read(raw: str) -> str:
     """The canonical (folded, not collapsed) reading of one raw token or joined run."""
-    return _clean(raw).translate(_FOLD)
+    return _clean(raw).replace("l", "i")
 
 
 def bang_reading(raw: str) -> str | None:
@@ -664,40 +695,136 @@ class Piece:
     glued: bool
 
 
-def pieces(prepared: str) -> list[Piece]:
-    found = list(_TOKEN_RE.finditer(prepared))
-    # A plain word longer than four characters reads as itself as far as joining goes:
-    # too long to be a fragment (most tokens; reading each would double the cost).
-    readings = [
-        raw if len(raw) > 4 and raw.isalpha() else read(raw) for raw in (m.group() for m in found)
+# A token that reads as a word (something besides `!` and `_`): counts words before one.
+_WORD_TOKEN_RE: Final = re.compile(r"[\w@$!|+€]*?(?:[^\W_]|[@$|+€])[\w@$!|+€]*")
+_TOKEN_SYMBOLS: Final = "_@$!|+€"
+
+
+def _token_start(text: str, end: int) -> int:
+    """Where the token that ends at `end` starts (the characters `\\w` and _TOKEN_SYMBOLS;
+    `\\w` is exactly `str.isalnum()` and `_`)."""
+    while end and (text[end - 1].isalnum() or text[end - 1] in _TOKEN_SYMBOLS):
+        end -= 1
+    return end
+
+
+def _glued(sep: str, left: str, right: str) -> bool:
+    """Whether two readings with `sep` between are one ordinary word ("it's", "re-enter")."""
+    if any(map(str.isspace, sep)):
+        return False
+    return len(left) > 3 or len(right) > 3 or (sep in APOSTROPHES and len(left) >= 2)
+
+
+def _may_join_at(words: list[str]) -> list[int]:
+    """Indices of the words that begin two short words in a row, at least one of them no
+    ordinary short word or both single letters: a word joined from pieces covers two
+    such words at least ("sh it", "a s s"), and its pieces read as those words."""
+    short = list(map(_UNDER_FOUR, map(len, words)))
+    # pairs of short words found with C-level maps: a Python loop over every word here
+    # cost as much as the rest of the split-word reading
+    pairs = compress(range(len(words) - 1), map(operator.and_, short, short[1:]))
+    return [
+        k
+        for k in pairs
+        if words[k] not in COMMON_SHORT
+        or words[k + 1] not in COMMON_SHORT
+        or len(words[k]) + len(words[k + 1]) <= 2
     ]
-    glued = [False] * len(found)
-    for k in range(1, len(found)):
-        sep = prepared[found[k - 1].end() : found[k].start()]
-        if any(ch.isspace() for ch in sep):
+
+
+def split_runs(prepared: str, words: list[str]) -> list[list[Piece]]:
+    """The runs of short tokens of a prepared text where a split word may be joined, as
+    pieces whose word indices are the text's own. Work per token is done around the
+    places `_may_join_at` finds alone: most comments have a few or none."""
+    starts = _may_join_at(words)
+    if not starts:
+        return []
+    parts = _TOKEN_SPLIT_RE.split(prepared)
+    tokens = parts[1::2]
+    seps = parts[2:-1:2]  # seps[t] stands between tokens[t] and tokens[t + 1]
+    if len(tokens) == len(words):
+        token_of = list(range(len(words)))
+        word_of = token_of
+    else:  # tokens that read as nothing (a lone "!") have no word
+        token_of = [t for t, raw in enumerate(tokens) if raw.strip("!_")]
+        word_of = [-1] * len(tokens)
+        for k, t in enumerate(token_of):
+            word_of[t] = k
+    readings: dict[int, str] = {}
+
+    def reading(t: int) -> str:
+        if t not in readings:
+            readings[t] = read(tokens[t])
+        return readings[t]
+
+    def joinable(t: int, sep: str) -> bool:
+        return len(reading(t)) <= 3 and SPACED_SEP_RE.fullmatch(sep) is not None
+
+    out: list[list[Piece]] = []
+    covered = -1
+    for k in starts:
+        first = token_of[k]
+        if first <= covered:
             continue
-        left, right = readings[k - 1], readings[k]
-        if len(left) > 3 or len(right) > 3 or (sep in APOSTROPHES and len(left) >= 2):
-            glued[k - 1] = glued[k] = True
-    out: list[Piece] = []
-    word = 0
-    prev_end = 0
-    for k, m in enumerate(found):
-        reading = readings[k]
-        sep = prepared[prev_end : m.start()] if k else ""
-        out.append(Piece(m.group(), word if reading else -1, reading, sep, glued[k]))
-        if reading:
-            word += 1
-        prev_end = m.end()
+        while first and joinable(first - 1, seps[first - 1]):
+            first -= 1
+        last = first
+        while last + 1 < len(tokens) and joinable(last + 1, seps[last]):
+            last += 1
+        covered = last
+        run = [reading(t) for t in range(first, last + 1)]
+        if COMMON_SHORT.issuperset(filter(None, run)) and sum(len(r) <= 1 for r in run) < 3:
+            # Ordinary short words, fewer than three of them single letters ("it is a",
+            # "I'd go"): no split word can be joined here.
+            continue
+        glued = [False] * len(run)
+        for x in range(1, len(run)):
+            if _glued(seps[first + x - 1], run[x - 1], run[x]):
+                glued[x - 1] = glued[x] = True
+        # the tokens just outside the run may glue its first or last piece to them
+        if first and _glued(seps[first - 1], reading(first - 1), run[0]):
+            glued[0] = True
+        if last + 1 < len(tokens) and _glued(seps[last], run[-1], reading(last + 1)):
+            glued[-1] = True
+        out.append(
+            [
+                Piece(
+                    tokens[t],
+                    word_of[t] if run[x] else -1,
+                    run[x],
+                    seps[t - 1] if x else "",
+                    glued[x],
+                )
+                for x, t in enumerate(range(first, last + 1))
+            ]
+        )
+    return out
+
+
+def bang_words(prepared: str) -> list[tuple[int, str]]:
+    """(word index, reading) of each word ending in a letter and `!`, read as an `i`."""
+    out: list[tuple[int, str]] = []
+    if "!" not in prepared:
+        return out
+    for m in _TRAILING_BANG_RE.finditer(prepared):
+        start = _token_start(prepared, m.start() + 1)
+        reading = bang_reading(prepared[start : m.end()])
+        if reading is not None:
+            out.append((len(_WORD_TOKEN_RE.findall(prepared, 0, start)), reading))
     return out
 
 
 def collapse(joined: str) -> str:
-    return _COLLAPSE_RE.sub(_first_group, joined)
+    return _REPEATED_RE.sub("", joined)
 
 
 def runs(joined: str) -> list[int]:
     """Length of each run of a repeated character, in order."""
+    if _DOUBLE_RE.search(joined) is None:
+        # no repeat, as in most words and most of a list's suffixed forms: every run is
+        # one character, and building a match object per character made loading a large
+        # list slow
+        return [1] * len(joined)
     return [m.end() - m.start() for m in _RUN_RE.finditer(joined)]
 
 
@@ -717,23 +844,22 @@ class Normalised:
         """Whether a word may be split into letters or fragments here (or end in `!` for
         `i`). A cheap test that most comments fail: a joined word needs a short token
         that is neither an ordinary short word nor a contraction ending."""
-        found = set(self.words)
-        rare = found - COMMON_SHORT - CONTRACTIONS
-        if rare and min(map(len, rare)) <= 3:
+        words = self.words
+        # The short words, picked without a Python loop over every word: the test runs
+        # for every comment, and a per-word loop made it a quarter of the matching time.
+        short = set(compress(words, map(_UNDER_FOUR, map(len, words))))
+        if not _PLAIN_SHORT.issuperset(short):
             return True
-        if self.words.count("i") >= 3:
+        if words.count("i") >= 3:
             return True  # "i l l", "i*l*l": spelled from letters that are words alone
         prepared = self.prepared
-        for ending in CONTRACTIONS & found:
+        for ending in CONTRACTIONS.intersection(short):
             # "a s s": an "s" that does not follow an apostrophe is a letter, not "'s"
             raw = "ll" if ending == "ii" else ending
             after = prepared.count("'" + raw) + prepared.count("’" + raw)
-            if self.words.count(ending) > after:
+            if words.count(ending) > after:
                 return True
         return "!" in prepared and _TRAILING_BANG_RE.search(prepared) is not None
-
-    def pieces(self) -> list[Piece]:
-        return pieces(self.prepared)
 
     @classmethod
     def of(cls, text: str) -> Normalised:
@@ -773,13 +899,13 @@ _VOWELS: Final = frozenset("aeiouy")
 
 
 def inflections(word: str) -> set[str]:
-    """A word with each suffix: plain, with the last consonant doubled (shit -> shitting)
-    and with a final e dropped before a vowel (whore -> whoring)."""
+    """A word with each suffix, plain and with a final e dropped before a vowel (whore ->
+    whoring). A doubled last consonant (shit -> shitting) needs no form of its own: repeats
+    are collapsed before matching, so "shitting" is read as "shiting", and the plain form
+    asks for fewer double letters than the doubled one would."""
     out: set[str] = set()
     for suffix in SUFFIXES:
         out.add(word + suffix)
-        if word[-1] not in _VOWELS:
-            out.add(word + word[-1] + suffix)
         if word.endswith("e") and suffix[0] in _VOWELS:
             out.add(word[:-1] + suffix)
     out.discard(word)

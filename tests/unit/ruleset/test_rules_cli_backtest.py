@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -165,6 +166,22 @@ def test_cli_bench_prints_figures(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "comments/s on one core" in result.output
+
+
+def test_cli_bench_against_another_checkout_times_both_in_turn() -> None:
+    # this checkout against itself: the same decisions, a ratio near 1
+    args = ["--rules", str(ROOT / "rules"), "--words", "100", "--comments", "50"]
+    result = CliRunner().invoke(rules, ["bench", *args, "--against", str(ROOT)])
+    assert result.exit_code == 0, result.output
+    figures = re.search(
+        r"100 pairs of 50-comment slices: this one ([\d.]+)x as fast.*not approved (\d+) vs "
+        r"(\d+) of 50",
+        result.output,
+        re.DOTALL,
+    )
+    assert figures is not None, result.output
+    assert 0.3 < float(figures[1]) < 3
+    assert figures[2] == figures[3]
 
 
 def ctx(cid: str, text: str, **kw: object) -> RuleContext:

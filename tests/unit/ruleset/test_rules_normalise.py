@@ -99,6 +99,27 @@ def test_split_words_and_one_letter_words_before() -> None:
     assert matches("gook", "go ok") == []
 
 
+def test_split_words_next_to_ordinary_words_and_lone_marks() -> None:
+    # a piece glued to a longer word just outside the run never starts a match
+    assert matches("shit", "longword-sh it") == []
+    assert matches("shit", "sh it-longword") == []
+    assert matches("shit", "longword sh it") == ["sh it"]
+    # tokens that read as nothing (a lone "!", "_") shift no word: spans still point right
+    assert matches("shit", "wow ! _ !! then s h ! i t today") == ["s h ! i t"]
+    assert matches("fuck", "!! _ a ! f u c k") == ["f u c k"]
+    # a one-character separator joins a common word and a letter ("as-s"); a space not
+    assert matches("ass", "you as-s") == ["as-s"]
+    assert matches("ass", "as s") == []
+
+
+def test_a_trailing_bang_does_not_hide_the_plain_reading_of_a_phrase() -> None:
+    # "die!!!" read with its ! as an i is "diei": the joined phrase still needs "die"
+    assert matches("you deserve to die", "y*o*u d~e~s~e~r~v~e t-o d_i_e!!! now") == [
+        "y*o*u d~e~s~e~r~v~e t-o d_i_e"
+    ]
+    assert matches("paki", "go home pak!!") == ["pak"]
+
+
 def test_digit_only_entries_and_tokens() -> None:
     assert matches("1488", "code 1488 here") == ["1488"]
     assert words(prepare("I paid $100 in 2024")) == ["i", "paid", "$100", "in", "2024"]
