@@ -24,10 +24,12 @@ from moderation.domain.verdict import (
     reasons_with_spans,
 )
 from moderation.store.agreement import Agreement
+from moderation.store.atomic import INGEST_LUA, commands, recorder
 from moderation.store.audit import AuditEntry, AuditLog
 from moderation.store.authors import effective_profile
 from moderation.store.events import EventLog
 from moderation.store.keys import Keys
+from moderation.store.ratelimit import Gate, raise_if_closed
 from moderation.store.review import INDEXED_STATUSES, Facets, ReviewIndex, facets_of
 
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -396,10 +398,21 @@ class CommentStore:
             **extra,
         )
 
-    def create(self, new: NewComment) -> tuple[CreateResult, Comment]:
-        """Store a new comment as pending, or recognise a retry. Atomic."""
+    def create(
+        self, new: NewComment, *, gate: Gate | None = None, enqueued: bool = False
+    ) -> tuple[CreateResult, Comment]:
+        """Store a new comment as pending, or recognise a retry: atomic, and one round trip
+        (a script) that also returns the stored comment. With a gate, the request's rate
+        limits are checked (and its key's request counted) first, in the same script:
+        GateClosed when they say no, and then nothing is written.
+
+        `enqueued` records the comment as queued already: the API sets it because it
+        publishes right after, and clears it again (`mark_enqueued(False)`) if the publish
+        fails, which saves a write after every publish. If the API process dies between
+        the two, the comment stays pending with the flag set and the sweeper queues it."""
         key = self.keys.comment(new.id)
         now = iso(utcnow())
+        now_ms = epoch_ms(utcnow())
         created_ms = epoch_ms(new.created_at)
         record = {
             "id": new.id,
@@ -416,7 +429,7 @@ class CommentStore:
             "revision": "1",
             "verdict": "",
             "updated_at": now,
-            "enqueued": "0",
+            "enqueued": "1" if enqueued else "0",
             "attempts": "0",
             "received_at": now,
             "submitted_at": now,
@@ -431,35 +444,44 @@ class CommentStore:
             status_after=Status.PENDING,
             at=now,
         )
-
-        def txn(pipe: Any) -> CreateResult:
-            existing = pipe.hget(key, "body_hash")
-            if existing is not None:
-                return (
-                    CreateResult.DUPLICATE if existing == new.body_hash else CreateResult.CONFLICT
-                )
-            pipe.multi()
-            pipe.hset(key, mapping=record)
-            pipe.zadd(self.keys.article_comments(new.article_id), {new.id: created_ms})
-            pipe.zadd(
-                self.keys.article_comments(new.article_id, Status.PENDING), {new.id: created_ms}
+        pipe = recorder(self.r)
+        pipe.hset(key, mapping=record)
+        pipe.zadd(self.keys.article_comments(new.article_id), {new.id: created_ms})
+        pipe.zadd(self.keys.article_comments(new.article_id, Status.PENDING), {new.id: created_ms})
+        pipe.zadd(self.keys.pending(), {new.id: now_ms})
+        pipe.zadd(self.keys.author_comments(new.author_id), {new.id: created_ms})
+        pipe.zadd(
+            self.keys.author_recent(new.author_id),
+            {f"{text_fingerprint(new.text)}:{new.id}": now_ms},
+        )
+        self.events.append(pipe, event)
+        gate = gate or Gate()
+        reply = self._script("ingest", INGEST_LUA)(args=[*gate.args(), key, *commands(pipe)])
+        raise_if_closed(gate, reply)
+        if reply[0] == "created":
+            comment = self._decode(record)
+            result = CreateResult.CREATED
+        else:
+            raw = dict(zip(reply[1::2], reply[2::2], strict=True))
+            comment = self._decode(raw)
+            result = (
+                CreateResult.DUPLICATE
+                if raw.get("body_hash") == new.body_hash
+                else CreateResult.CONFLICT
             )
-            pipe.zadd(self.keys.pending(), {new.id: epoch_ms(utcnow())})
-            pipe.zadd(self.keys.author_comments(new.author_id), {new.id: created_ms})
-            pipe.zadd(
-                self.keys.author_recent(new.author_id),
-                {f"{text_fingerprint(new.text)}:{new.id}": epoch_ms(utcnow())},
-            )
-            self.events.append(pipe, event)
-            return CreateResult.CREATED
-
-        result: CreateResult = self.r.transaction(txn, key, value_from_callable=True)
-        comment = self.get(new.id)
         assert comment is not None  # just written or already there
         return result, comment
 
-    def mark_enqueued(self, comment_id: str) -> None:
-        self.r.hset(self.keys.comment(comment_id), "enqueued", "1")
+    def _script(self, name: str, source: str) -> Any:
+        """A Lua script, registered once per store (redis-py runs it by SHA, loading it
+        again if the server lost it)."""
+        scripts: dict[str, Any] = self.__dict__.setdefault("_scripts", {})
+        if name not in scripts:
+            scripts[name] = self.r.register_script(source)
+        return scripts[name]
+
+    def mark_enqueued(self, comment_id: str, queued: bool = True) -> None:
+        self.r.hset(self.keys.comment(comment_id), "enqueued", "1" if queued else "0")
 
     def edit(self, comment_id: str, text: str) -> Comment | None:
         """A new revision: back to pending, to be moderated again. The verdict stays, as
