@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -36,6 +37,10 @@ class Operation:
     gated: bool = False
 
 
+# A regex scans in C: a generator over the characters cost ~0.1 ms per POST of a long text.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _bad_strings(body: dict[str, Any]) -> list[dict[str, Any]]:
     """NUL bytes and lone surrogates are valid JSON but poison storage, logs and tokenizers.
     Checked on the typed top-level fields, before pydantic, for a clear message; free-form
@@ -46,7 +51,7 @@ def _bad_strings(body: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         if "\x00" in value:
             errors.append({"loc": [name], "msg": "must not contain NUL characters"})
-        elif any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        elif _SURROGATE.search(value):
             errors.append({"loc": [name], "msg": "must not contain lone surrogates"})
     return errors
 
