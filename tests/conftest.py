@@ -138,11 +138,18 @@ def broker_settings(request: pytest.FixtureRequest, redis_url: str) -> Iterator[
 def broker_app(broker_settings: Settings) -> Iterator[Flask]:
     app = create_app(broker_settings)
     yield app
-    app.extensions["moderation.celery"].close()
-    # Celery publishes through kombu's process-wide producer and connection pools, which
-    # closing the app leaves open: the AMQP socket of the last publish stayed open until
-    # exit (a ResourceWarning). Other apps' pools just reconnect when next used.
-    kombu.pools.reset()
+    celery = app.extensions["moderation.celery"]
+    if broker_settings.broker_url:
+        # Celery publishes through kombu's process-wide pools, keyed by the broker's
+        # address, which closing the app leaves open: the AMQP socket of the last publish
+        # stayed open until exit (a ResourceWarning). Only this broker's pools are closed:
+        # the Redis broker's are shared with the session's app.
+        connection = celery.connection_for_write()
+        for group in (kombu.pools.producers, kombu.pools.connections):
+            group[connection].force_close_all()
+            del group[connection]
+        connection.release()
+    celery.close()
 
 
 @pytest.fixture(scope="module")
