@@ -2,8 +2,9 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-# torch is installed first, pinned exactly and from PyTorch's CPU index: from PyPI, Linux gets a
-# multi-GB CUDA build. On a machine with a GPU: make run TORCH_INDEX=https://pypi.org/simple
+# The service runs without torch (`make run`). The tests compare against torch: `make test`
+# installs the [torch] extra, torch first, pinned exactly and from PyTorch's CPU index (from
+# PyPI, Linux gets a multi-GB CUDA build). With a GPU: make test TORCH_INDEX=https://pypi.org/simple
 TORCH := torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
@@ -14,12 +15,12 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --retries 1 --index-url $(TORCH_INDEX) $(TORCH)
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --retries 1 --index-url $(TORCH_INDEX) $(TORCH)
+	$(BIN)/pip install --quiet -e '.[test,torch]'
 # The browser tests drive Debian's Chromium: Playwright cannot download its own here.
 	command -v chromium || (apt-get update && apt-get install -y chromium)
 	touch $@

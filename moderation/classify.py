@@ -7,16 +7,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import structlog
 
 from moderation.classifier.base import Classifier
 from moderation.classifier.batching import predict_isolated
+from moderation.coalesce import GroupCommit
 from moderation.domain.comment import Comment, iso, utcnow
 from moderation.domain.verdict import Status
 from moderation.pipeline import build_verdict, labels_to_explain
 from moderation.ruleset import ArticleContext, AuthorContext, RecentActivity, RuleContext, Ruleset
-from moderation.store.comments import CommentStore, VerdictWrite
+from moderation.store.comments import (
+    CommentStore,
+    ContextQuery,
+    ContextReads,
+    MachineVerdict,
+    VerdictWrite,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -63,43 +71,77 @@ def rule_context(
     )
 
 
+class BatchStore(Protocol):
+    """The two batched store calls of `classify_batch`: a CommentStore, or the same calls
+    shared by a worker process's threads (SharedRoundTrips)."""
+
+    def context_reads(self, queries: Sequence[ContextQuery]) -> list[ContextReads]: ...
+
+    def write_machine_verdicts(
+        self, items: Sequence[MachineVerdict]
+    ) -> list[VerdictWrite | Exception]: ...
+
+
+class SharedRoundTrips:
+    """The classify tasks of one worker process (threads pool) share their context reads
+    and verdict writes: a batch the model scored together reads and writes Redis in about
+    one round trip each, not one per comment."""
+
+    def __init__(self, store: CommentStore) -> None:
+        self._reads: GroupCommit[ContextQuery, ContextReads] = GroupCommit(store.context_reads)
+        self._writes: GroupCommit[MachineVerdict, VerdictWrite | Exception] = GroupCommit(
+            store.write_machine_verdicts
+        )
+
+    def context_reads(self, queries: Sequence[ContextQuery]) -> list[ContextReads]:
+        return self._reads(queries)
+
+    def write_machine_verdicts(
+        self, items: Sequence[MachineVerdict]
+    ) -> list[VerdictWrite | Exception]:
+        return self._writes(items)
+
+
 def rule_contexts(
-    store: CommentStore, scored: Sequence[tuple[Comment, dict[str, float]]], rules: Ruleset
-) -> list[RuleContext]:
-    """`rule_context` for a whole batch, read from the store in one round trip."""
+    store: BatchStore, scored: Sequence[tuple[Comment, dict[str, float]]], rules: Ruleset
+) -> list[tuple[RuleContext, ContextReads]]:
+    """`rule_context` for a whole batch, read from the store in one round trip, with what
+    was read (the comment's state, for the verdict's write)."""
     reads = store.context_reads(
-        [(c.id, c.author_id, c.article_id, c.text) for c, _ in scored],
-        rules.repeat_window_s,
-        rules.burst_window_s,
+        [
+            ContextQuery(
+                c.id, c.author_id, c.article_id, c.text, rules.repeat_window_s, rules.burst_window_s
+            )
+            for c, _ in scored
+        ]
     )
     out = []
     for (comment, scores), r in zip(scored, reads, strict=True):
         sent = comment.metadata.get("author")
         author_meta: dict[str, object] = sent if isinstance(sent, dict) else {}
         created = author_meta.get("account_created_at")
-        out.append(
-            RuleContext(
-                comment_id=comment.id,
-                article_id=comment.article_id,
-                author_id=comment.author_id,
-                text=comment.text,
-                scores=scores,
-                metadata=comment.metadata,
-                author=AuthorContext(
-                    approved_count=r.counts.get("approved", 0),
-                    rejected_count=r.counts.get("rejected", 0),
-                    flagged_count=r.counts.get("flagged", 0),
-                    account_created_at=created if isinstance(created, str) else None,
-                    banned=r.profile.get("banned", False),
-                    suspended=r.profile.get("suspended", False),
-                ),
-                article=ArticleContext(**r.article),
-                recent=RecentActivity(
-                    same_text_by_author=r.same_text, author_comments_in_window=r.burst
-                ),
-                received_at=comment.received_at or comment.created_at,
-            )
+        context = RuleContext(
+            comment_id=comment.id,
+            article_id=comment.article_id,
+            author_id=comment.author_id,
+            text=comment.text,
+            scores=scores,
+            metadata=comment.metadata,
+            author=AuthorContext(
+                approved_count=r.counts.get("approved", 0),
+                rejected_count=r.counts.get("rejected", 0),
+                flagged_count=r.counts.get("flagged", 0),
+                account_created_at=created if isinstance(created, str) else None,
+                banned=r.profile.get("banned", False),
+                suspended=r.profile.get("suspended", False),
+            ),
+            article=ArticleContext(**r.article),
+            recent=RecentActivity(
+                same_text_by_author=r.same_text, author_comments_in_window=r.burst
+            ),
+            received_at=comment.received_at or comment.created_at,
         )
+        out.append((context, r))
     return out
 
 
@@ -110,6 +152,7 @@ def classify_batch(
     classifier: Classifier,
     ruleset: Callable[[], Ruleset],
     explain: bool = True,
+    shared: BatchStore | None = None,
 ) -> BatchResult:
     """Verdicts first: each is stored as soon as scores and rules decide it. Spans for the
     labels that flagged or rejected it are added afterwards (`explain_pending`), marked
@@ -135,16 +178,18 @@ def classify_batch(
             scored.append((comment, scores_or_error))
     if not scored:
         return result
+    batch_store = shared or store
     t_context = time.perf_counter()
     try:
-        contexts = rule_contexts(store, scored, rules)
+        contexts = rule_contexts(batch_store, scored, rules)
     except Exception as exc:
         for comment, _ in scored:
             result.failed[comment.id] = f"{type(exc).__name__}: {exc}"
             log.error("classify.item_failed", comment_id=comment.id, error=str(exc))
         return result
     context_ms = (time.perf_counter() - t_context) * 1000 / len(scored)
-    for (comment, scores), context in zip(scored, contexts, strict=True):
+    to_write: list[tuple[Comment, MachineVerdict]] = []
+    for (comment, scores), (context, reads) in zip(scored, contexts, strict=True):
         try:
             t_rules = time.perf_counter()
             outcome = rules.evaluate(context)
@@ -160,17 +205,39 @@ def classify_batch(
                 revision=comment.revision,
                 explanation="pending" if explain and labels_to_explain(outcome) else None,
             )
-            written = store.write_machine_verdict(comment.id, comment.revision, verdict)
         except Exception as exc:
             result.failed[comment.id] = f"{type(exc).__name__}: {exc}"
             log.error("classify.item_failed", comment_id=comment.id, error=str(exc))
             continue
-        if written is VerdictWrite.WRITTEN:
-            result.written[comment.id] = verdict.status
+        to_write.append(
+            (
+                comment,
+                MachineVerdict(
+                    comment_id=comment.id,
+                    revision=comment.revision,
+                    verdict=verdict,
+                    state=reads.state,
+                    author_rejections=reads.counts.get(Status.REJECTED.value, 0),
+                ),
+            )
+        )
+    if not to_write:
+        return result
+    # The batch's verdicts in one round trip, each atomic with its event.
+    try:
+        writes = batch_store.write_machine_verdicts([item for _, item in to_write])
+    except Exception as exc:
+        writes = [exc] * len(to_write)
+    for (comment, item), written in zip(to_write, writes, strict=True):
+        if isinstance(written, Exception):
+            result.failed[comment.id] = f"{type(written).__name__}: {written}"
+            log.error("classify.item_failed", comment_id=comment.id, error=str(written))
+        elif written is VerdictWrite.WRITTEN:
+            result.written[comment.id] = item.verdict.status
             log.info(
                 "verdict.written",
                 comment_id=comment.id,
-                status=verdict.status.value,
+                status=item.verdict.status.value,
                 revision=comment.revision,
             )
         else:

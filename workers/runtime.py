@@ -15,7 +15,7 @@ import structlog
 from moderation.classifier.base import Classifier
 from moderation.classifier.batching import BatchingClassifier
 from moderation.classifier.loader import load_classifier
-from moderation.classify import explain_pending
+from moderation.classify import SharedRoundTrips, explain_pending
 from moderation.config import Settings
 from moderation.ruleset import Ruleset
 from moderation.ruleset.active import ActiveRuleset
@@ -32,6 +32,8 @@ class WorkerState:
     classifier: Classifier | None
     rules: ActiveRuleset
     worker_id: str
+    # With the threads pool: the tasks' context reads and verdict writes share round trips.
+    shared: SharedRoundTrips | None = None
 
 
 _state: WorkerState | None = None
@@ -68,7 +70,8 @@ def init_state(settings: Settings, *, load_model: bool, batching: bool = False) 
             on_change=_log_reload,
         )
         worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        _state = WorkerState(services, classifier, rules, worker_id)
+        shared = SharedRoundTrips(services.comments) if batching else None
+        _state = WorkerState(services, classifier, rules, worker_id, shared)
         if classifier is not None:
             log.info(
                 "worker.model_loaded", model=classifier.info.name, version=classifier.info.version

@@ -48,6 +48,7 @@ def classify_one(settings: Settings, comment_id: str) -> dict[str, str]:
         classifier=state.classifier,
         ruleset=lambda: runtime.current_ruleset(state),
         explain=settings.explain,
+        shared=state.shared,
     )
     if comment_id in result.failed:
         raise RuntimeError(result.failed[comment_id])

@@ -16,7 +16,8 @@ from moderation.domain.comment import body_fingerprint, utcnow
 from moderation.domain.verdict import Status
 from moderation.errors import Problem, ProblemError
 from moderation.queue import TaskQueue, enqueue_classification
-from moderation.store.comments import CreateResult, NewComment
+from moderation.store.comments import CommentStore, CreateResult, NewComment
+from moderation.store.ratelimit import Gate
 
 bp = Blueprint("comments", __name__, url_prefix="/v1")
 log = structlog.get_logger(__name__)
@@ -61,8 +62,9 @@ def _stored_not_queued(comment_id: str) -> ProblemError:
     tags=("comments",),
     description="Stores the comment, then queues it for classification. Retrying with the same "
     "id and body is safe; the same id with a different body is a 409.",
+    gated=True,
 )
-def create_comment(*, caller: Caller, body: CommentIn) -> Any:
+def create_comment(*, caller: Caller, body: CommentIn, gate: Gate) -> Any:
     svc = services()
     payload = body.model_dump(mode="json", exclude_none=True)
     new = NewComment(
@@ -76,7 +78,9 @@ def create_comment(*, caller: Caller, body: CommentIn) -> Any:
         metadata=body.metadata,
         body_hash=body_fingerprint(payload),
     )
-    result, comment = svc.comments.create(new)
+    # One round trip to Redis: the key's rate limit, then store-if-absent, marked as queued
+    # ahead of the publish below (unmarked again if the publish fails).
+    result, comment = svc.comments.create(new, gate=gate, enqueued=True)
     location = {"Location": url_for("comments.get_comment", comment_id=comment.id)}
     if result is CreateResult.CONFLICT:
         raise ProblemError(
@@ -91,7 +95,10 @@ def create_comment(*, caller: Caller, body: CommentIn) -> Any:
     # New, or stored earlier by a request whose enqueue failed: enqueue now. A broker error
     # propagates as 503; the comment stays stored and pending, and the sweeper re-queues it.
     try:
-        enqueue_classification(task_queue(), svc.comments, comment.id)
+        if result is CreateResult.CREATED:
+            _publish_or_unmark(svc.comments, comment.id)
+        else:
+            enqueue_classification(task_queue(), svc.comments, comment.id)
     except (BrokerError, RedisError) as exc:
         raise _stored_not_queued(comment.id) from exc
     comment.enqueued = True
@@ -102,6 +109,21 @@ def create_comment(*, caller: Caller, body: CommentIn) -> Any:
         retry=result is CreateResult.DUPLICATE,
     )
     return CommentOut.of(comment), 202, location
+
+
+def _publish_or_unmark(comments: CommentStore, comment_id: str) -> None:
+    """Publish a comment stored as queued; if the broker refuses it, record that it is not
+    queued after all, so that the site's retry of the same POST queues it."""
+    try:
+        task_queue().classify(comment_id)
+    except BrokerError:
+        try:
+            comments.mark_enqueued(comment_id, False)
+        except RedisError:
+            # Redis went too: the flag stays set and only the sweeper queues it (the
+            # comment is in the pending set whatever the flag says).
+            log.warning("comment.unmark_failed", comment_id=comment_id)
+        raise
 
 
 @bp.put("/comments/<comment_id>")

@@ -6,19 +6,21 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from flask import Response, request
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from moderation.api.auth import authenticate
+from moderation.api.auth import authenticate, gate_problem, identify, services
 from moderation.api.safejson import loads_body
 from moderation.api.schemas import Identifier
 from moderation.config import Role
 from moderation.errors import ProblemError
+from moderation.store.ratelimit import Gate, GateClosed
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -32,6 +34,11 @@ class Operation:
     responses: dict[int, type[BaseModel] | None] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
     description: str = ""
+    gated: bool = False
+
+
+# A regex scans in C: a generator over the characters cost ~0.1 ms per POST of a long text.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _bad_strings(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -44,7 +51,7 @@ def _bad_strings(body: dict[str, Any]) -> list[dict[str, Any]]:
             continue
         if "\x00" in value:
             errors.append({"loc": [name], "msg": "must not contain NUL characters"})
-        elif any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        elif _SURROGATE.search(value):
             errors.append({"loc": [name], "msg": "must not contain lone surrogates"})
     return errors
 
@@ -131,7 +138,12 @@ def operation(
     responses: dict[int, type[BaseModel] | None] | None = None,
     tags: tuple[str, ...] = (),
     description: str = "",
+    gated: bool = False,
 ) -> Callable[[F], F]:
+    """`gated`: the view gets the caller's rate-limit Gate as `gate` and runs it with its
+    own Redis write (one round trip instead of two); a GateClosed it raises is the 429
+    `authenticate` would have answered. A request refused before the view (its body or
+    query) runs the gate first, so a throttled key still reads 429."""
     op = Operation(
         summary=summary,
         roles=roles,
@@ -140,11 +152,14 @@ def operation(
         responses=responses or {},
         tags=tags,
         description=description,
+        gated=gated,
     )
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if op.gated:
+                return to_response(_gated(view, op, *args, **kwargs))
             if op.roles:
                 kwargs["caller"] = authenticate(op.roles)
             check_path_ids(request.view_args or {})
@@ -159,6 +174,30 @@ def operation(
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _gated(view: Callable[..., Any], op: Operation, *args: Any, **kwargs: Any) -> Any:
+    kwargs["caller"], gate = identify(op.roles)
+    try:
+        check_path_ids(request.view_args or {})
+        if op.body is not None:
+            kwargs["body"] = parse_body(op.body)
+        if op.query is not None:
+            kwargs["query"] = parse_query(op.query)
+    except (ProblemError, HTTPException):
+        _check(gate)  # a throttled key reads 429 before anything about its request
+        raise
+    try:
+        return view(*args, gate=gate, **kwargs)
+    except GateClosed as closed:
+        raise gate_problem(closed) from None
+
+
+def _check(gate: Gate) -> None:
+    try:
+        services().limiter.check(gate)
+    except GateClosed as closed:
+        raise gate_problem(closed) from None
 
 
 def to_response(result: Any) -> Any:

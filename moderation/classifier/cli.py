@@ -345,6 +345,30 @@ def export_onnx_cmd(checkpoint: Path, hf_dir: Path | None, out_dir: Path, quanti
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
+@model.command("graph")
+@click.option(
+    "--checkpoint",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Default: the embedded model's checkpoint.",
+)
+@click.option(
+    "--hf-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Config + tokenizer directory (default: the checkpoint's directory).",
+)
+def graph_cmd(checkpoint: Path | None, hf_dir: Path | None) -> None:
+    """Write the weightless ONNX graph of a checkpoint's architecture into the package
+    (moderation/classifier/graphs/), so that installs without torch can run every checkpoint
+    of that architecture. Needs torch (the [torch] extra); only a new architecture needs it."""
+    from moderation.classifier.embedded import CHECKPOINT_NAME, EMBEDDED_DIR
+    from moderation.classifier.graph import build_graph
+
+    ckpt = checkpoint or EMBEDDED_DIR / CHECKPOINT_NAME
+    path = build_graph(ckpt, hf_dir or ckpt.parent)
+    click.echo(f"wrote {path} ({path.stat().st_size / 1e3:.0f} KB)")
+
+
 @model.command()
 @click.option(
     "--checkpoint",

@@ -1,7 +1,9 @@
 """Choose and load the configured classifier, once per worker process.
 
 `settings.model` picks the model (embedded, a public Detoxify name, a checkpoint or an
-.onnx file); `settings.model_runtime` picks the runtime. "auto" uses ONNX Runtime (fp32: int8 moved
+.onnx file); `settings.model_runtime` picks the runtime. The ONNX path needs no torch where a
+graph ships for the checkpoint's architecture (the embedded model's does); torch, Detoxify
+and the public models come with the `[torch]` extra. "auto" uses ONNX Runtime (fp32: int8 moved
 scores too much, see onnx_backend.export_onnx) where the model can be exported
 (BERT-family checkpoints such as the embedded MiniLM), because it is measured faster on CPU
 (`moderation model bench`), and torch otherwise.
@@ -44,6 +46,7 @@ def load_classifier(settings: Settings) -> Classifier:
                 f"MODERATION_MODEL_RUNTIME=onnx supports the embedded model and BERT-family "
                 f"checkpoints, not the public Detoxify model {name!r}; use auto or torch"
             )
+        _need_torch(f"the public Detoxify model {name!r}")
         return DetoxifyClassifier(
             name=name, torch_threads=settings.torch_threads, batch_size=settings.batch_size
         )
@@ -59,7 +62,19 @@ def load_classifier(settings: Settings) -> Classifier:
     )
 
 
+def _need_torch(what: str) -> None:
+    try:
+        import detoxify  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise ModelLoadError(
+            f"{what} runs on torch, which this install lacks ({exc}); install the torch extra: "
+            "pip install 'moderation[torch]'"
+        ) from exc
+
+
 def _torch(settings: Settings, name: str, ckpt: Path, hf_dir: Path | None) -> DetoxifyClassifier:
+    _need_torch(f"model {name} with the torch runtime")
     return DetoxifyClassifier(
         name=name,
         checkpoint=ckpt,
@@ -109,6 +124,13 @@ def _from_checkpoint(settings: Settings, name: str, ckpt: Path, hf_dir: Path | N
             _export_once(ckpt, hf_dir, cache)
         except ModelLoadError:
             raise
+        except ImportError as exc:
+            # No graph ships for this architecture, and the export needs torch.
+            raise ModelLoadError(
+                f"{ckpt}: no ONNX graph ships for this model's architecture and exporting "
+                f"one needs torch ({exc}); install the torch extra (pip install "
+                "'moderation[torch]'), or set MODERATION_MODEL to an .onnx file"
+            ) from exc
         except Exception as exc:
             if runtime == "onnx":
                 raise ModelLoadError(f"cannot export {ckpt} to ONNX: {exc}") from exc
@@ -118,20 +140,25 @@ def _from_checkpoint(settings: Settings, name: str, ckpt: Path, hf_dir: Path | N
 
 
 def _export_once(ckpt: Path, hf_dir: Path, cache: Path) -> None:
-    """Build the ONNX cache once per checkpoint version (a few seconds).
+    """Build the ONNX cache once per checkpoint version (about a second): from the graph that
+    ships for the architecture and the checkpoint's weights, without torch
+    (moderation/classifier/graph.py); with torch's exporter where no graph ships.
 
     Worker processes that start together wait on one lock instead of all exporting.
     """
     import fcntl
 
-    from moderation.classifier.onnx_backend import export_onnx
+    from moderation.classifier.graph import assemble_onnx
 
     cache.mkdir(parents=True, exist_ok=True)
     with (cache / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             if not (cache / ONNX_FP32_NAME).is_file():
-                log.info("exporting %s to ONNX in %s", ckpt, cache)
-                export_onnx(ckpt, hf_dir, cache)
+                log.info("building the ONNX model of %s in %s", ckpt, cache)
+                if assemble_onnx(ckpt, hf_dir, cache) is None:
+                    from moderation.classifier.onnx_backend import export_onnx
+
+                    export_onnx(ckpt, hf_dir, cache)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)

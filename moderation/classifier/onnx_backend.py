@@ -152,6 +152,8 @@ def export_onnx(
     opset: int = 17,
 ) -> Path:
     """Export a Detoxify checkpoint to `out_dir` (fp32, and int8 if asked); returns the file.
+    Needs torch (the `[torch]` extra); `moderation.classifier.graph.assemble_onnx` builds the
+    same fp32 model without it where a graph for the architecture ships.
 
     int8 dynamic quantisation is opt-in: measured on the embedded MiniLM it moves label
     scores by up to 0.16-0.8 (per-channel / per-tensor; 36-65 % of dev comments move by more
@@ -161,18 +163,41 @@ def export_onnx(
     Files are written under temporary names and renamed, so concurrent workers that build
     the same cache never read a half-written model.
     """
-    import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from transformers import AutoConfig, BertForSequenceClassification
 
-    from moderation.classifier.detoxify_backend import file_version, read_checkpoint
+    from moderation.classifier.detoxify_backend import read_checkpoint
 
     loaded = read_checkpoint(checkpoint, hf_dir)
+    classes = list(loaded["config"]["dataset"]["args"]["classes"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=out_dir, suffix=".onnx.tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    torch_export(loaded["state_dict"], hf_dir, tmp, opset=opset, fold=True)
+    fp32 = out_dir / ONNX_FP32_NAME
+    tmp.replace(fp32)
+    result = fp32
+    if quantize:
+        fd, tmp_name = tempfile.mkstemp(dir=out_dir, suffix=".int8.tmp")
+        os.close(fd)
+        quantize_dynamic(str(fp32), tmp_name, weight_type=QuantType.QInt8, per_channel=True)
+        result = out_dir / ONNX_INT8_NAME
+        Path(tmp_name).replace(result)
+    write_model_dir_files(checkpoint, hf_dir, out_dir, classes, quantized=quantize)
+    return result
+
+
+def torch_export(state_dict: Any, hf_dir: Path, path: Path, *, opset: int, fold: bool) -> None:
+    """The torch.onnx export of BertForSequenceClassification with `state_dict`, logits out.
+    `fold=False` keeps every weight an initializer named after its parameter (ONNX Runtime
+    folds the transposes when it loads the model), which is what a weightless graph needs."""
+    import torch
+    from transformers import AutoConfig, BertForSequenceClassification
+
     config = AutoConfig.from_pretrained(str(hf_dir), attn_implementation="eager")
     model: Any = BertForSequenceClassification(config)
-    model.load_state_dict({k: v.float() for k, v in loaded["state_dict"].items()}, strict=False)
+    model.load_state_dict({k: v.float() for k, v in state_dict.items()}, strict=False)
     model.eval()
-    classes = list(loaded["config"]["dataset"]["args"]["classes"])
 
     class Logits(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module) -> None:
@@ -185,10 +210,6 @@ def export_onnx(
             ).logits
             return out
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=out_dir, suffix=".onnx.tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
     ids = torch.ones((2, 12), dtype=torch.long)
     mask = torch.ones((2, 12), dtype=torch.long)
     with warnings.catch_warnings():
@@ -199,7 +220,7 @@ def export_onnx(
         torch.onnx.export(
             Logits(model),
             (ids, mask),
-            str(tmp),
+            str(path),
             input_names=["input_ids", "attention_mask"],
             output_names=["logits"],
             dynamic_axes={
@@ -209,17 +230,16 @@ def export_onnx(
             },
             opset_version=opset,
             dynamo=False,
+            do_constant_folding=fold,
         )
-    fp32 = out_dir / ONNX_FP32_NAME
-    tmp.replace(fp32)
-    result = fp32
-    if quantize:
-        fd, tmp_name = tempfile.mkstemp(dir=out_dir, suffix=".int8.tmp")
-        os.close(fd)
-        quantize_dynamic(str(fp32), tmp_name, weight_type=QuantType.QInt8, per_channel=True)
-        result = out_dir / ONNX_INT8_NAME
-        Path(tmp_name).replace(result)
-    # A self-contained directory: an .onnx path alone is enough to load it later.
+
+
+def write_model_dir_files(
+    checkpoint: Path, hf_dir: Path, out_dir: Path, classes: list[str], *, quantized: bool
+) -> None:
+    """A self-contained directory: an .onnx path alone is enough to load it later."""
+    from moderation.classifier.detoxify_backend import file_version
+
     for name in ("tokenizer.json", "special_tokens_map.json", "tokenizer_config.json", "vocab.txt"):
         src = hf_dir / name
         if src.is_file() and src.resolve() != (out_dir / name).resolve():
@@ -228,8 +248,7 @@ def export_onnx(
         "labels": classes,
         "version": file_version(checkpoint),
         "source": str(checkpoint),
-        "quantized": quantize,
+        "quantized": quantized,
         "not_scored": list(not_scored_labels(hf_dir)),
     }
     (out_dir / ONNX_META_NAME).write_text(json.dumps(meta, indent=2) + "\n")
-    return result

@@ -125,10 +125,17 @@ class ApiKeyStore:
     def lookup(self, secret: str) -> ApiKey | None:
         """The key a secret stands for, if it is known, not revoked and not expired; notes
         when it was last used (at most once a minute)."""
-        digest = hash_key(secret)
-        raw = self.r.hgetall(self.keys.api_key(digest))
+        return self.lookup_of(secret, self.r.hgetall(self.keys.api_key(hash_key(secret))))
+
+    def queue_lookup(self, pipe: Any, secret: str) -> None:
+        """Queue `lookup`'s read on the caller's pipeline (see `lookup_of`)."""
+        pipe.hgetall(self.keys.api_key(hash_key(secret)))
+
+    def lookup_of(self, secret: str, raw: dict[str, str]) -> ApiKey | None:
+        """`lookup` given the key's stored hash, read by the caller."""
         if not raw or raw.get("revoked") == "1":
             return None
+        digest = hash_key(secret)
         key = _key_of(digest, raw)
         now = self.clock()
         if key.state(now) != "active":

@@ -4,7 +4,7 @@ Redis transactions (WATCH/MULTI): a reader never sees a comment in two status in
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -24,10 +24,18 @@ from moderation.domain.verdict import (
     reasons_with_spans,
 )
 from moderation.store.agreement import Agreement
+from moderation.store.atomic import (
+    APPLY_IF_UNCHANGED_LUA,
+    INGEST_LUA,
+    commands,
+    expected,
+    recorder,
+)
 from moderation.store.audit import AuditEntry, AuditLog
 from moderation.store.authors import effective_profile
 from moderation.store.events import EventLog
 from moderation.store.keys import Keys
+from moderation.store.ratelimit import Gate, raise_if_closed
 from moderation.store.review import INDEXED_STATUSES, Facets, ReviewIndex, facets_of
 
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -265,7 +273,13 @@ class CommentStore:
     # the comment's event and, for a person's action, the audit entry all together.
 
     def _read_current(self, pipe: Any, comment_id: str) -> _Current | None:
-        raw = pipe.hmget(self.keys.comment(comment_id), _STATE_FIELDS)
+        return self._current_of(
+            comment_id, pipe.hmget(self.keys.comment(comment_id), _STATE_FIELDS)
+        )
+
+    @staticmethod
+    def _current_of(comment_id: str, raw: Sequence[Any]) -> _Current | None:
+        """The state of `_STATE_FIELDS`' values, as HMGET returned them."""
         values = dict(zip(_STATE_FIELDS, raw, strict=True))
         if values["status"] is None:
             return None
@@ -294,15 +308,19 @@ class CommentStore:
         *,
         fields: dict[str, str] | None = None,
         revision: int | None = None,
+        author_rejections: int | None = None,
     ) -> None:
         """Inside a MULTI: the status, its indexes and the event move together."""
         key = self.keys.comment(cur.id)
-        # The author's history raises an item's review priority (read now, not queued).
-        rejections = (
-            self.author_counts(cur.author_id).get(Status.REJECTED.value, 0)
-            if new_status in INDEXED_STATUSES
-            else 0
-        )
+        # The author's history raises an item's review priority (read now, not queued,
+        # unless the caller read it already).
+        rejections = 0
+        if new_status in INDEXED_STATUSES:
+            rejections = (
+                author_rejections
+                if author_rejections is not None
+                else self.author_counts(cur.author_id).get(Status.REJECTED.value, 0)
+            )
         facets = facets_of(
             article_id=cur.article_id,
             author_id=cur.author_id,
@@ -396,10 +414,21 @@ class CommentStore:
             **extra,
         )
 
-    def create(self, new: NewComment) -> tuple[CreateResult, Comment]:
-        """Store a new comment as pending, or recognise a retry. Atomic."""
+    def create(
+        self, new: NewComment, *, gate: Gate | None = None, enqueued: bool = False
+    ) -> tuple[CreateResult, Comment]:
+        """Store a new comment as pending, or recognise a retry: atomic, and one round trip
+        (a script) that also returns the stored comment. With a gate, the request's rate
+        limits are checked (and its key's request counted) first, in the same script:
+        GateClosed when they say no, and then nothing is written.
+
+        `enqueued` records the comment as queued already: the API sets it because it
+        publishes right after, and clears it again (`mark_enqueued(False)`) if the publish
+        fails, which saves a write after every publish. If the API process dies between
+        the two, the comment stays pending with the flag set and the sweeper queues it."""
         key = self.keys.comment(new.id)
         now = iso(utcnow())
+        now_ms = epoch_ms(utcnow())
         created_ms = epoch_ms(new.created_at)
         record = {
             "id": new.id,
@@ -416,7 +445,7 @@ class CommentStore:
             "revision": "1",
             "verdict": "",
             "updated_at": now,
-            "enqueued": "0",
+            "enqueued": "1" if enqueued else "0",
             "attempts": "0",
             "received_at": now,
             "submitted_at": now,
@@ -431,35 +460,44 @@ class CommentStore:
             status_after=Status.PENDING,
             at=now,
         )
-
-        def txn(pipe: Any) -> CreateResult:
-            existing = pipe.hget(key, "body_hash")
-            if existing is not None:
-                return (
-                    CreateResult.DUPLICATE if existing == new.body_hash else CreateResult.CONFLICT
-                )
-            pipe.multi()
-            pipe.hset(key, mapping=record)
-            pipe.zadd(self.keys.article_comments(new.article_id), {new.id: created_ms})
-            pipe.zadd(
-                self.keys.article_comments(new.article_id, Status.PENDING), {new.id: created_ms}
+        pipe = recorder(self.r)
+        pipe.hset(key, mapping=record)
+        pipe.zadd(self.keys.article_comments(new.article_id), {new.id: created_ms})
+        pipe.zadd(self.keys.article_comments(new.article_id, Status.PENDING), {new.id: created_ms})
+        pipe.zadd(self.keys.pending(), {new.id: now_ms})
+        pipe.zadd(self.keys.author_comments(new.author_id), {new.id: created_ms})
+        pipe.zadd(
+            self.keys.author_recent(new.author_id),
+            {f"{text_fingerprint(new.text)}:{new.id}": now_ms},
+        )
+        self.events.append(pipe, event)
+        gate = gate or Gate()
+        reply = self._script("ingest", INGEST_LUA)(args=[*gate.args(), key, *commands(pipe)])
+        raise_if_closed(gate, reply)
+        if reply[0] == "created":
+            comment = self._decode(record)
+            result = CreateResult.CREATED
+        else:
+            raw = dict(zip(reply[1::2], reply[2::2], strict=True))
+            comment = self._decode(raw)
+            result = (
+                CreateResult.DUPLICATE
+                if raw.get("body_hash") == new.body_hash
+                else CreateResult.CONFLICT
             )
-            pipe.zadd(self.keys.pending(), {new.id: epoch_ms(utcnow())})
-            pipe.zadd(self.keys.author_comments(new.author_id), {new.id: created_ms})
-            pipe.zadd(
-                self.keys.author_recent(new.author_id),
-                {f"{text_fingerprint(new.text)}:{new.id}": epoch_ms(utcnow())},
-            )
-            self.events.append(pipe, event)
-            return CreateResult.CREATED
-
-        result: CreateResult = self.r.transaction(txn, key, value_from_callable=True)
-        comment = self.get(new.id)
         assert comment is not None  # just written or already there
         return result, comment
 
-    def mark_enqueued(self, comment_id: str) -> None:
-        self.r.hset(self.keys.comment(comment_id), "enqueued", "1")
+    def _script(self, name: str, source: str) -> Any:
+        """A Lua script, registered once per store (redis-py runs it by SHA, loading it
+        again if the server lost it)."""
+        scripts: dict[str, Any] = self.__dict__.setdefault("_scripts", {})
+        if name not in scripts:
+            scripts[name] = self.r.register_script(source)
+        return scripts[name]
+
+    def mark_enqueued(self, comment_id: str, queued: bool = True) -> None:
+        self.r.hset(self.keys.comment(comment_id), "enqueued", "1" if queued else "0")
 
     def edit(self, comment_id: str, text: str) -> Comment | None:
         """A new revision: back to pending, to be moderated again. The verdict stays, as
@@ -507,43 +545,108 @@ class CommentStore:
 
         def txn(pipe: Any) -> VerdictWrite:
             cur = self._read_current(pipe, comment_id)
-            if cur is None:
-                return VerdictWrite.MISSING
-            if cur.revision != revision:
-                return VerdictWrite.STALE
-            if cur.moderator_decided or cur.status is Status.APPEALED:
-                return VerdictWrite.KEPT
-            current = cur.verdict
-            if (
-                cur.status is not Status.PENDING
-                and current is not None
-                and (current.model == verdict.model and current.ruleset == verdict.ruleset)
-            ):
-                return VerdictWrite.KEPT
-            stored = verdict.model_copy(update={"revision": revision})
-            event = CommentEvent.of_verdict(
-                EventType.for_machine_verdict(stored.status),
-                comment_id=comment_id,
-                article_id=cur.article_id,
-                author_id=cur.author_id,
-                revision=revision,
-                status_before=cur.status,
-                verdict=stored,
-            )
+            outcome = self._machine_verdict_outcome(cur, revision, verdict)
+            if outcome is not VerdictWrite.WRITTEN:
+                return outcome
+            assert cur is not None
             pipe.multi()
-            self._transition(pipe, cur, stored.status, stored, event)
-            pipe.hincrby(self.keys.verdict_counts(), stored.status.value, 1)
-            self._count_author(pipe, cur.author_id, cur.status, stored.status)
-            if cur.submitted_at and cur.status is Status.PENDING:
-                waited = (
-                    datetime.fromisoformat(stored.decided_at)
-                    - datetime.fromisoformat(cur.submitted_at)
-                ).total_seconds()
-                self._observe_latency(pipe, max(waited, 0.0))
+            self._record_machine_verdict(pipe, cur, revision, verdict)
             return VerdictWrite.WRITTEN
 
         result: VerdictWrite = self.r.transaction(txn, key, value_from_callable=True)
         return result
+
+    def write_machine_verdicts(
+        self, items: Sequence[MachineVerdict]
+    ) -> list[VerdictWrite | Exception]:
+        """`write_machine_verdict` for a batch, in one round trip: each comment's change is
+        decided on the state read with its rule context (`ContextReads.state`) and applied
+        by a script only if that state is still the stored one, atomically with its event,
+        as a WATCH/MULTI would. A comment changed in between (an edit, a decision) takes
+        the one-comment path instead. One comment's bad record fails only that comment."""
+        out: list[VerdictWrite | Exception] = []
+        pipe = recorder(self.r)
+        args: list[Any] = []
+        applied_at: list[int] = []  # index in `items` of each change sent
+        for i, item in enumerate(items):
+            try:
+                cur = self._current_of(item.comment_id, list(item.state))
+                outcome = self._machine_verdict_outcome(cur, item.revision, item.verdict)
+                if outcome is VerdictWrite.WRITTEN:
+                    assert cur is not None
+                    pipe.command_stack.clear()
+                    self._record_machine_verdict(
+                        pipe, cur, item.revision, item.verdict, item.author_rejections
+                    )
+                    args += [self.keys.comment(item.comment_id), len(_STATE_FIELDS)]
+                    args += [*_STATE_FIELDS, *expected(list(item.state)), *commands(pipe)]
+                    applied_at.append(i)
+                out.append(outcome)
+            except Exception as exc:
+                out.append(exc)
+        if applied_at:
+            script = self._script("apply-if-unchanged", APPLY_IF_UNCHANGED_LUA)
+            applied = script(args=[len(applied_at), *args])
+            for i, ok in zip(applied_at, applied, strict=True):
+                if not int(ok):
+                    item = items[i]
+                    try:
+                        out[i] = self.write_machine_verdict(
+                            item.comment_id, item.revision, item.verdict
+                        )
+                    except Exception as exc:
+                        out[i] = exc
+        return out
+
+    @staticmethod
+    def _machine_verdict_outcome(
+        cur: _Current | None, revision: int, verdict: Verdict
+    ) -> VerdictWrite:
+        if cur is None:
+            return VerdictWrite.MISSING
+        if cur.revision != revision:
+            return VerdictWrite.STALE
+        if cur.moderator_decided or cur.status is Status.APPEALED:
+            return VerdictWrite.KEPT
+        current = cur.verdict
+        if (
+            cur.status is not Status.PENDING
+            and current is not None
+            and (current.model == verdict.model and current.ruleset == verdict.ruleset)
+        ):
+            return VerdictWrite.KEPT
+        return VerdictWrite.WRITTEN
+
+    def _record_machine_verdict(
+        self,
+        pipe: Any,
+        cur: _Current,
+        revision: int,
+        verdict: Verdict,
+        author_rejections: int | None = None,
+    ) -> None:
+        """Queue a machine verdict's change on a MULTI or a recorder: the status and its
+        indexes, the event, the counters and the latency histogram."""
+        stored = verdict.model_copy(update={"revision": revision})
+        event = CommentEvent.of_verdict(
+            EventType.for_machine_verdict(stored.status),
+            comment_id=cur.id,
+            article_id=cur.article_id,
+            author_id=cur.author_id,
+            revision=revision,
+            status_before=cur.status,
+            verdict=stored,
+        )
+        self._transition(
+            pipe, cur, stored.status, stored, event, author_rejections=author_rejections
+        )
+        pipe.hincrby(self.keys.verdict_counts(), stored.status.value, 1)
+        self._count_author(pipe, cur.author_id, cur.status, stored.status)
+        if cur.submitted_at and cur.status is Status.PENDING:
+            waited = (
+                datetime.fromisoformat(stored.decided_at) - datetime.fromisoformat(cur.submitted_at)
+            ).total_seconds()
+            self._observe_latency(pipe, max(waited, 0.0))
 
     def attach_spans(
         self, comment_id: str, revision: int, decided_at: str, spans: list[Span]
@@ -926,35 +1029,35 @@ class CommentStore:
 
     # -- context for rules ---------------------------------------------------------------
 
-    def context_reads(
-        self, comments: list[tuple[str, str, str, str]], repeat_window_s: int, burst_window_s: int
-    ) -> list[ContextReads]:
-        """What the rules read for (comment id, author id, article id, text) each: author
-        counts, recent activity, standing and article settings, all in one round trip."""
+    def context_reads(self, queries: Sequence[ContextQuery]) -> list[ContextReads]:
+        """What the rules read for each comment: author counts, recent activity, standing
+        and article settings, and the comment's state (for `write_machine_verdicts`), all
+        in one round trip."""
         now = self.clock()
         now_ms = epoch_ms(utcnow())
-        window_s = max(repeat_window_s, burst_window_s)
         pipe = self.r.pipeline(transaction=False)
-        for _cid, author_id, article_id, _text in comments:
-            recent = self.keys.author_recent(author_id)
-            pipe.hgetall(self.keys.author_stats(author_id))
+        for q in queries:
+            window_s = max(q.repeat_window_s, q.burst_window_s)
+            recent = self.keys.author_recent(q.author_id)
+            pipe.hgetall(self.keys.author_stats(q.author_id))
             pipe.zremrangebyscore(recent, "-inf", now_ms - 24 * 3600 * 1000)  # bounded memory
             pipe.zrangebyscore(recent, now_ms - window_s * 1000, "+inf", withscores=True)
             pipe.expire(recent, 24 * 3600)
-            pipe.hgetall(self.keys.author_profile(author_id))
-            pipe.hgetall(self.keys.article_settings(article_id))
+            pipe.hgetall(self.keys.author_profile(q.author_id))
+            pipe.hgetall(self.keys.article_settings(q.article_id))
+            pipe.hmget(self.keys.comment(q.comment_id), _STATE_FIELDS)
         replies = pipe.execute()
         out: list[ContextReads] = []
-        for i, (cid, _author, _article, text) in enumerate(comments):
-            counts, _, members, _, profile, article = replies[i * 6 : i * 6 + 6]
-            others = [(m, s) for m, s in members if not m.endswith(f":{cid}")]
-            fingerprint = text_fingerprint(text)
+        for i, q in enumerate(queries):
+            counts, _, members, _, profile, article, state = replies[i * 7 : i * 7 + 7]
+            others = [(m, s) for m, s in members if not m.endswith(f":{q.comment_id}")]
+            fingerprint = text_fingerprint(q.text)
             same = sum(
                 1
                 for m, posted in others
-                if posted >= now_ms - repeat_window_s * 1000 and m.split(":", 1)[0] == fingerprint
+                if posted >= now_ms - q.repeat_window_s * 1000 and m.split(":", 1)[0] == fingerprint
             )
-            burst = sum(1 for _, posted in others if posted >= now_ms - burst_window_s * 1000)
+            burst = sum(1 for _, posted in others if posted >= now_ms - q.burst_window_s * 1000)
             out.append(
                 ContextReads(
                     counts={k: int(v) for k, v in counts.items()},
@@ -962,6 +1065,7 @@ class CommentStore:
                     burst=burst,
                     profile=effective_profile(profile, now),
                     article=_article_settings(article),
+                    state=tuple(state),
                 )
             )
         return out
@@ -1030,14 +1134,40 @@ def _article_settings(raw: dict[str, str]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class ContextQuery:
+    """One comment whose rule context to read (CommentStore.context_reads)."""
+
+    comment_id: str
+    author_id: str
+    article_id: str
+    text: str
+    repeat_window_s: int
+    burst_window_s: int
+
+
+@dataclass(frozen=True)
 class ContextReads:
-    """The store's part of a comment's rule context (see CommentStore.context_reads)."""
+    """The store's part of a comment's rule context (see CommentStore.context_reads), and
+    the comment's state as read with it."""
 
     counts: dict[str, int]
     same_text: int
     burst: int
     profile: dict[str, Any]
     article: dict[str, Any]
+    state: tuple[str | None, ...] = ()
+
+
+@dataclass(frozen=True)
+class MachineVerdict:
+    """A verdict to store (CommentStore.write_machine_verdicts), with the comment's state it
+    was decided on and the author's rejections its review priority counts."""
+
+    comment_id: str
+    revision: int
+    verdict: Verdict
+    state: tuple[str | None, ...]
+    author_rejections: int
 
 
 # KEYS[1] the pending-explanation set; ARGV now ms, lease end ms, limit. Due entries get the

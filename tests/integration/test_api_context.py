@@ -6,10 +6,34 @@ import uuid
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 from support import MODERATOR_KEY, SITE_KEY, WorkerProcess, auth, wait_for
 
+from moderation.config import Settings
+
 pytestmark = pytest.mark.slow
+
+
+# The whole pipeline, once per broker (Redis, and RabbitMQ where it answers): see conftest.py.
+@pytest.fixture(scope="module")
+def settings(broker_settings: Settings) -> Settings:
+    return broker_settings
+
+
+@pytest.fixture(scope="module")
+def app(broker_app: Flask) -> Flask:
+    return broker_app
+
+
+@pytest.fixture
+def client(broker_app: Flask) -> FlaskClient:
+    return broker_app.test_client()
+
+
+@pytest.fixture(scope="module")
+def worker(broker_worker: WorkerProcess) -> WorkerProcess:
+    return broker_worker
 
 
 def post_and_wait(client: FlaskClient, article: str, author: str, text: str) -> dict[str, Any]:
