@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from moderation.config import PROJECT_ROOT
+from moderation.domain.labels import LABELS
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 
@@ -389,14 +390,23 @@ def graph_cmd(checkpoint: Path | None, hf_dir: Path | None) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Labeled JSONL to fit per-label calibration on (folded into the head).",
 )
-def ship(checkpoint: Path, target: Path | None, calibrate_on: Path | None) -> None:
+@click.option(
+    "--not-scored",
+    "not_scored",
+    multiple=True,
+    type=click.Choice(LABELS),
+    help="A label trained on too little to trust: left out of verdicts (repeatable).",
+)
+def ship(
+    checkpoint: Path, target: Path | None, calibrate_on: Path | None, not_scored: tuple[str, ...]
+) -> None:
     """Copy a trained checkpoint as fp16 into the embedded directory (model card: by hand)."""
     from moderation.classifier.data import read_jsonl
     from moderation.classifier.embedded import EMBEDDED_DIR
     from moderation.classifier.evaluate import predict_all
     from moderation.classifier.train import calibrate_checkpoint, ship_checkpoint
 
-    path = ship_checkpoint(checkpoint, target or EMBEDDED_DIR)
+    path = ship_checkpoint(checkpoint, target or EMBEDDED_DIR, not_scored)
     if calibrate_on is not None:
         dev = read_jsonl(calibrate_on)
         clf = _load(str(path), "auto", 2)

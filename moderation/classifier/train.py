@@ -336,8 +336,12 @@ def neutralise_heads(state_dict: dict[str, Any], labels: Sequence[str]) -> None:
             state_dict["classifier.bias"][j] = UNTRAINED_LOGIT
 
 
-def ship_checkpoint(checkpoint: Path, target: Path) -> Path:
-    """Rewrite a trained checkpoint as fp16 into `target` (config + tokenizer alongside)."""
+def ship_checkpoint(checkpoint: Path, target: Path, not_scored: Sequence[str] = ()) -> Path:
+    """Rewrite a trained checkpoint as fp16 into `target` (config + tokenizer alongside).
+
+    `not_scored` adds labels that were trained on too little to be trusted: like untrained
+    ones, the classifiers leave them out of the verdict.
+    """
     import torch
 
     loaded = torch.load(checkpoint, map_location="cpu", weights_only=False)
@@ -353,7 +357,8 @@ def ship_checkpoint(checkpoint: Path, target: Path) -> Path:
         untrained = [label for label in LABELS if label not in seen]
         training["untrained_labels"] = untrained
     neutralise_heads(state, untrained)
-    write_hf_dir(target, checkpoint.parent, not_scored=tuple(untrained))
+    training["not_scored"] = [lb for lb in LABELS if lb in set(untrained) | set(not_scored)]
+    write_hf_dir(target, checkpoint.parent, not_scored=tuple(training["not_scored"]))
     ckpt = target / CHECKPOINT_NAME
     tmp = ckpt.with_suffix(".tmp")
     half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
