@@ -5,9 +5,9 @@ neighbours."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -41,12 +41,31 @@ def rule_context(
 ) -> RuleContext:
     """Everything the rules may look at beyond the text, read from the store up front so
     that evaluation itself stays pure."""
-    counts = store.author_counts(comment.author_id)
     same, recent = store.recent_activity(
         comment.author_id, comment.text, comment.id, rules.repeat_window_s, rules.burst_window_s
     )
-    profile = store.author_profile(comment.author_id)
-    article = store.article_settings(comment.article_id)
+    return build_rule_context(
+        comment,
+        scores,
+        counts=store.author_counts(comment.author_id),
+        profile=store.author_profile(comment.author_id),
+        article=store.article_settings(comment.article_id),
+        same_text=same,
+        burst=recent,
+    )
+
+
+def build_rule_context(
+    comment: Comment,
+    scores: dict[str, float],
+    *,
+    counts: Mapping[str, int],
+    profile: Mapping[str, Any],
+    article: Mapping[str, Any],
+    same_text: int,
+    burst: int,
+) -> RuleContext:
+    """Pure: the comment, its scores and what was read about its author and article."""
     sent = comment.metadata.get("author")
     author_meta: dict[str, object] = sent if isinstance(sent, dict) else {}
     created = author_meta.get("account_created_at")
@@ -66,7 +85,7 @@ def rule_context(
             suspended=profile.get("suspended", False),
         ),
         article=ArticleContext(**article),
-        recent=RecentActivity(same_text_by_author=same, author_comments_in_window=recent),
+        recent=RecentActivity(same_text_by_author=same_text, author_comments_in_window=burst),
         received_at=comment.received_at or comment.created_at,
     )
 
@@ -117,29 +136,14 @@ def rule_contexts(
     )
     out = []
     for (comment, scores), r in zip(scored, reads, strict=True):
-        sent = comment.metadata.get("author")
-        author_meta: dict[str, object] = sent if isinstance(sent, dict) else {}
-        created = author_meta.get("account_created_at")
-        context = RuleContext(
-            comment_id=comment.id,
-            article_id=comment.article_id,
-            author_id=comment.author_id,
-            text=comment.text,
-            scores=scores,
-            metadata=comment.metadata,
-            author=AuthorContext(
-                approved_count=r.counts.get("approved", 0),
-                rejected_count=r.counts.get("rejected", 0),
-                flagged_count=r.counts.get("flagged", 0),
-                account_created_at=created if isinstance(created, str) else None,
-                banned=r.profile.get("banned", False),
-                suspended=r.profile.get("suspended", False),
-            ),
-            article=ArticleContext(**r.article),
-            recent=RecentActivity(
-                same_text_by_author=r.same_text, author_comments_in_window=r.burst
-            ),
-            received_at=comment.received_at or comment.created_at,
+        context = build_rule_context(
+            comment,
+            scores,
+            counts=r.counts,
+            profile=r.profile,
+            article=r.article,
+            same_text=r.same_text,
+            burst=r.burst,
         )
         out.append((context, r))
     return out
