@@ -82,7 +82,7 @@ def test_lists_the_active_file_ruleset(reverted: FlaskClient) -> None:
     assert blocked["mode"] == "enforce" and "hate" in blocked["tags"]
     assert {"id", "description", "priority", "message", "line"} <= set(blocked)
     toxicity = next(t for t in body["thresholds"] if t["label"] == "toxicity")
-    assert toxicity["flag"] == 0.8 and toxicity["file"] == "thresholds.yaml"
+    assert toxicity["flag"] == 0.5 and toxicity["file"] == "thresholds.yaml"
 
 
 def test_reads_one_rule_with_condition_and_examples(reverted: FlaskClient) -> None:

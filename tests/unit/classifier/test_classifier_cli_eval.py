@@ -61,7 +61,7 @@ def test_eval_writes_json_and_pngs_with_bias_and_functional(
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())
     assert set(report["tiny"]["labels"]) >= {"toxicity", "identity_attack"}
-    assert report["tiny"]["labels"]["toxicity"]["threshold"] == 0.8
+    assert report["tiny"]["labels"]["toxicity"]["threshold"] == 0.5  # rules/thresholds.yaml
     bias = report["grouped"]["bias"]["toxicity"]
     assert {g["group"] for g in bias["groups"]} == {"sikh", "hindu"}
     assert "bias_power_mean" in bias["summary"]
