@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     model: str = "embedded"
     model_runtime: Literal["auto", "torch", "onnx"] = "auto"
     torch_threads: int = Field(default=1, ge=1, le=64)
+    # Tokens per model window of a long comment (overlap: a quarter, at most 64); each label
+    # takes its maximum over the windows. Smaller windows find an insult buried in a long
+    # comment more often and flag more long neutral ones (MODEL_CARD.md, "Long comments").
+    model_window: int = Field(default=512, ge=64, le=512)
     # A forward pass holds at most batch_size rows and batch_tokens padded tokens; windows of
     # long comments go in passes of at most batch_long_tokens, one after each short pass (see
     # classifier/batching.py): what bounds how long a short comment waits behind long ones.

@@ -140,6 +140,7 @@ class DetoxifyClassifier:
             sep_id=int(tok.sep_token_id),
             pad_id=int(tok.pad_token_id),
             window=min(window, positions),
+            overlap=min(64, min(window, positions) // 4),
             batch_size=batch_size,
         )
         self.explain_config = ExplainConfig()

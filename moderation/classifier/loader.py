@@ -48,7 +48,10 @@ def load_classifier(settings: Settings) -> Classifier:
             )
         _need_torch(f"the public Detoxify model {name!r}")
         return DetoxifyClassifier(
-            name=name, torch_threads=settings.torch_threads, batch_size=settings.batch_size
+            name=name,
+            torch_threads=settings.torch_threads,
+            batch_size=settings.batch_size,
+            window=settings.model_window,
         )
     path = Path(name)
     if path.suffix == ".onnx":
@@ -81,6 +84,7 @@ def _torch(settings: Settings, name: str, ckpt: Path, hf_dir: Path | None) -> De
         huggingface_config_path=hf_dir,
         torch_threads=settings.torch_threads,
         batch_size=settings.batch_size,
+        window=settings.model_window,
     )
 
 
@@ -91,6 +95,7 @@ def _onnx(settings: Settings, name: str, onnx_path: Path, tok_dir: Path) -> Onnx
         tokenizer_dir=tok_dir,
         threads=settings.torch_threads,
         batch_size=settings.batch_size,
+        window=settings.model_window,
     )
 
 

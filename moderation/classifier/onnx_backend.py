@@ -95,6 +95,7 @@ class OnnxClassifier:
             sep_id=special["sep"],
             pad_id=special["pad"],
             window=window,
+            overlap=min(64, window // 4),
             batch_size=batch_size,
         )
         self.explain_config = ExplainConfig()

@@ -90,3 +90,21 @@ def test_auto_runtime_exports_once_and_uses_onnx(
     assert again.info == auto.info
     torch_clf = load_classifier(Settings(model=ckpt, model_runtime="torch"))
     assert type(torch_clf).__name__ == "DetoxifyClassifier"
+
+
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+def test_window_size_is_a_setting(
+    tmp_path: Path, tiny_model: Path, runtime: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MODERATION_MODEL_WINDOW: smaller windows cut a long comment into more of them."""
+    from moderation.classifier import loader
+
+    monkeypatch.setattr(loader, "ONNX_CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setenv("MODERATION_MODEL_WINDOW", "128")
+    ckpt = str(tiny_model / "model.ckpt")
+    small = load_classifier(Settings(model=ckpt, model_runtime=runtime))
+    default = load_classifier(Settings(model=ckpt, model_runtime=runtime, model_window=512))
+    assert (small.scorer.window, small.scorer.overlap) == (128, 32)  # type: ignore[attr-defined]
+    assert (default.scorer.window, default.scorer.overlap) == (512, 64)  # type: ignore[attr-defined]
+    ids = small.scorer.encode(["word " * 600])[0]  # type: ignore[attr-defined]
+    assert len(small.scorer.windows(ids)) > len(default.scorer.windows(ids)) >= 2  # type: ignore[attr-defined]
