@@ -555,7 +555,7 @@ def thresholds(
     prints the `thresholds:` block of rules/thresholds.yaml with the precision and recall
     each was chosen for. Labels with too few positives keep what the file says."""
     from moderation.classifier.calibration import MIN_CLASS_ROWS, threshold_for_precision
-    from moderation.classifier.data import read_jsonl
+    from moderation.classifier.data import annotated, read_jsonl
     from moderation.classifier.evaluate import predict_all
 
     try:
@@ -571,12 +571,7 @@ def thresholds(
     )
     click.echo("thresholds:")
     for label in clf.labels:
-        rows = [
-            (e.labels[label], s[label])
-            for e, s in zip(examples, scores, strict=True)
-            if label in e.labels and label in s
-        ]
-        y, p = [r[0] for r in rows], [r[1] for r in rows]
+        y, p, _ = annotated(examples, scores, label)
         if sum(y) < MIN_CLASS_ROWS:
             click.echo(f"  # {label}: {sum(y)} positives in {len(y)} rows, too few to derive")
             continue
@@ -614,12 +609,13 @@ def quantize_study(data: Path, every: int, threads: int, out_dir: Path) -> None:
     """int8 variants of the embedded model against fp32 on dev comments: score change, AUC
     change, comments/s. A variant may be used only if scores move <= 0.02 and AUC <= 0.002."""
     from moderation.classifier.data import read_jsonl
+    from moderation.classifier.detoxify_backend import file_version
     from moderation.classifier.embedded import CHECKPOINT_NAME, EMBEDDED_DIR
     from moderation.classifier.onnx_backend import export_onnx
     from moderation.classifier.quantize import study
 
-    clf = _load("embedded", "onnx", threads)
-    fp32 = export_onnx(EMBEDDED_DIR / CHECKPOINT_NAME, EMBEDDED_DIR, out_dir / "fp32")
+    ckpt = EMBEDDED_DIR / CHECKPOINT_NAME
+    fp32 = export_onnx(ckpt, EMBEDDED_DIR, out_dir / "fp32")
     examples = read_jsonl(data)[::every]
     report = study(
         fp32,
@@ -629,7 +625,7 @@ def quantize_study(data: Path, every: int, threads: int, out_dir: Path) -> None:
         threads=threads,
         progress=lambda m: click.echo(m, err=True),
     )
-    report["model"] = f"{clf.info.name} {clf.info.version}"
+    report["model"] = f"embedded-minilm {file_version(ckpt)}"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "quantize.json").write_text(json.dumps(report, indent=2) + "\n")
     for row in report["variants"][1:]:

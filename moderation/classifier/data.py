@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,6 +80,22 @@ def read_jsonl(path: Path, limit: int | None = None, *, labeled: bool = True) ->
     if labeled and out and not any(e.labels for e in out):
         raise UnreadableLabels(f"{path}: no row annotates any label")
     return out
+
+
+def annotated(
+    examples: Sequence[Example], scores: Sequence[Mapping[str, float]], label: str
+) -> tuple[list[int], list[float], list[str]]:
+    """Truth, score and id of each row that annotates `label` and was scored for it: a
+    label's metrics use only these rows (a label a source does not annotate is unknown)."""
+    ys: list[int] = []
+    ps: list[float] = []
+    ids: list[str] = []
+    for e, s in zip(examples, scores, strict=True):
+        if label in e.labels and label in s:
+            ys.append(e.labels[label])
+            ps.append(s[label])
+            ids.append(e.id)
+    return ys, ps, ids
 
 
 def write_jsonl(path: Path, examples: Iterable[Example]) -> None:

@@ -78,6 +78,15 @@ def detoxify_config(hf_dir: Path) -> dict[str, object]:
     }
 
 
+def save_atomically(obj: dict[str, object], path: Path) -> None:
+    """torch.save under a temporary name, then rename: a reader never sees half a file."""
+    import torch
+
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    tmp.replace(path)
+
+
 def ensure_plumbing_model(target: Path, seed: int = 0) -> Path:
     """Build (once) an untrained MiniLM checkpoint at `target`; return the checkpoint path."""
     ckpt = target / CHECKPOINT_NAME
@@ -91,10 +100,8 @@ def ensure_plumbing_model(target: Path, seed: int = 0) -> Path:
     model = BertForSequenceClassification.from_pretrained(
         str(minilm_dir()), num_labels=len(LABELS), problem_type="multi_label_classification"
     )
-    tmp = ckpt.with_suffix(".tmp")
-    torch.save(
+    save_atomically(
         {"config": detoxify_config(target), "state_dict": model.state_dict(), "plumbing": True},
-        tmp,
+        ckpt,
     )
-    tmp.replace(ckpt)
     return ckpt

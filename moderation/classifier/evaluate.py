@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from moderation.classifier.base import Classifier
-from moderation.classifier.data import Example
+from moderation.classifier.data import Example, annotated
 from moderation.classifier.metrics import (
     bias_metrics,
     label_metrics,
@@ -75,16 +75,9 @@ def evaluate(
     scores = predict_all(classifier, [e.text for e in examples], progress=progress)
     result: dict[str, Any] = {"n": len(examples), "labels": {}, "by_source": {}}
     for label in classifier.labels:
-        rows = [
-            (e.labels[label], s[label])
-            for e, s in zip(examples, scores, strict=True)
-            if label in e.labels and label in s
-        ]
-        if rows:
-            lm = label_metrics(
-                [y for y, _ in rows], [p for _, p in rows], thresholds.get(label, 0.5)
-            )
-            result["labels"][label] = lm.as_dict()
+        ys, ps, _ = annotated(examples, scores, label)
+        if ys:
+            result["labels"][label] = label_metrics(ys, ps, thresholds.get(label, 0.5)).as_dict()
     sources = sorted({e.source for e in examples})
     if len(sources) > 1:
         for source in sources:
@@ -135,17 +128,13 @@ def calibration_report(
 
     out: dict[str, Any] = {}
     for label in labels:
-        rows = [
-            (e.labels[label], s[label])
-            for e, s in zip(examples, scores, strict=True)
-            if label in e.labels and label in s
-        ]
-        if not rows:
+        ys, ps, _ = annotated(examples, scores, label)
+        if not ys:
             continue
-        rel = reliability([y for y, _ in rows], [p for _, p in rows])
+        rel = reliability(ys, ps)
         out[label] = {
-            "n": len(rows),
-            "positives": sum(y for y, _ in rows),
+            "n": len(ys),
+            "positives": sum(ys),
             "ece": rel.ece,
             "bins": {
                 "mean_score": rel.mean_score,
@@ -294,16 +283,12 @@ def write_report(result: dict[str, Any], examples: Sequence[Example], out_dir: P
 
     fig, ax = plt.subplots(figsize=(6, 6))
     for label in LABELS:
-        rows = [
-            (e.labels[label], s[label])
-            for e, s in zip(examples, scores, strict=True)
-            if label in e.labels and label in s
-        ]
-        if len({y for y, _ in rows}) < 2:
+        ys, ps, _ = annotated(examples, scores, label)
+        if len(set(ys)) < 2:
             continue
-        fpr, tpr, _ = roc_curve([y for y, _ in rows], [p for _, p in rows])
+        fpr, tpr, _ = roc_curve(ys, ps)
         auc_v = result["labels"][label]["roc_auc"]
-        ax.plot(fpr, tpr, label=f"{label} (AUC {auc_v:.3f}, n={len(rows)})")
+        ax.plot(fpr, tpr, label=f"{label} (AUC {auc_v:.3f}, n={len(ys)})")
     ax.plot([0, 1], [0, 1], "k:", linewidth=0.8)
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")

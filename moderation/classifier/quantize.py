@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moderation.classifier.data import Example
+from moderation.classifier.data import Example, annotated
 
 
 @dataclass(frozen=True)
@@ -93,12 +93,8 @@ def study(
     def aucs(scores: Sequence[dict[str, float]]) -> dict[str, float | None]:
         out: dict[str, float | None] = {}
         for label in scores[0] if scores else ():
-            rows = [
-                (e.labels[label], s[label])
-                for e, s in zip(examples, scores, strict=True)
-                if label in e.labels
-            ]
-            out[label] = auc([y for y, _ in rows], [p for _, p in rows]) if rows else None
+            ys, ps, _ = annotated(examples, scores, label)
+            out[label] = auc(ys, ps) if ys else None
         return out
 
     base = load(fp32, "fp32")

@@ -17,11 +17,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from moderation.classifier.data import Example, read_jsonl
+from moderation.classifier.data import Example, annotated, read_jsonl
 from moderation.classifier.embedded import (
     CHECKPOINT_NAME,
     detoxify_config,
     minilm_dir,
+    save_atomically,
     write_hf_dir,
 )
 from moderation.classifier.templates import swap_identity, training_cases
@@ -56,7 +57,8 @@ class TrainConfig:
     )
     # Positives of the Jigsaw-only labels are ~5 % of the ~5,000 rows that annotate them;
     # weighting them up lets the heads learn at all. The scores this inflates are calibrated
-    # afterwards (`moderation model calibrate`), so the weight does not reach the verdict.
+    # afterwards (`moderation model ship --calibrate-on`), so the weight does not reach the
+    # verdict.
     pos_weights: dict[str, float] = field(
         default_factory=lambda: {"insult": 3.0, "obscene": 3.0, "severe_toxicity": 3.0}
     )
@@ -205,7 +207,6 @@ def save_checkpoint(
     not_scored: Sequence[str] = (),
 ) -> Path:
     """`out_dir/model.ckpt` + HF config/tokenizer: what `Detoxify(checkpoint=...)` loads."""
-    import torch
 
     write_hf_dir(out_dir, base, not_scored=tuple(not_scored))
     state = {
@@ -213,9 +214,9 @@ def save_checkpoint(
         for k, v in model.state_dict().items()
     }
     ckpt = out_dir / CHECKPOINT_NAME
-    tmp = ckpt.with_suffix(".tmp")
-    torch.save({"config": detoxify_config(out_dir), "state_dict": state, **(extra or {})}, tmp)
-    tmp.replace(ckpt)
+    save_atomically(
+        {"config": detoxify_config(out_dir), "state_dict": state, **(extra or {})}, ckpt
+    )
     return ckpt
 
 
@@ -360,10 +361,10 @@ def ship_checkpoint(checkpoint: Path, target: Path, not_scored: Sequence[str] = 
     training["not_scored"] = [lb for lb in LABELS if lb in set(untrained) | set(not_scored)]
     write_hf_dir(target, checkpoint.parent, not_scored=tuple(training["not_scored"]))
     ckpt = target / CHECKPOINT_NAME
-    tmp = ckpt.with_suffix(".tmp")
     half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    torch.save({"config": detoxify_config(target), "state_dict": half, "training": training}, tmp)
-    tmp.replace(ckpt)
+    save_atomically(
+        {"config": detoxify_config(target), "state_dict": half, "training": training}, ckpt
+    )
     return ckpt
 
 
@@ -378,20 +379,8 @@ def calibrate_checkpoint(
 
     from moderation.classifier.calibration import Platt, fit_labels, fold_into_head
 
-    rows: dict[str, tuple[list[int], list[float], list[str]]] = {}
-    for label in LABELS:
-        picked = [
-            (e.labels[label], s[label], e.id)
-            for e, s in zip(dev, scores, strict=True)
-            if label in e.labels and label in s
-        ]
-        if picked:
-            rows[label] = (
-                [y for y, _, _ in picked],
-                [p for _, p, _ in picked],
-                [i for *_, i in picked],
-            )
-    report = fit_labels(rows)
+    rows = {label: annotated(dev, scores, label) for label in LABELS}
+    report = fit_labels({label: cols for label, cols in rows.items() if cols[0]})
     loaded = torch.load(ckpt, map_location="cpu", weights_only=False)
     state = loaded["state_dict"]
     weight = state["classifier.weight"].float().numpy()
@@ -406,7 +395,5 @@ def calibrate_checkpoint(
     training = dict(loaded.get("training") or {})
     training["calibration"] = {"data": sorted({e.source for e in dev}), "labels": report}
     loaded["training"] = training
-    tmp = ckpt.with_suffix(".tmp")
-    torch.save(loaded, tmp)
-    tmp.replace(ckpt)
+    save_atomically(loaded, ckpt)
     return report

@@ -11,6 +11,7 @@ import pytest
 
 from moderation.classifier.embedded import minilm_dir
 from moderation.classifier.train import TrainConfig, train
+from moderation.config import PROJECT_ROOT
 
 TINY_ROWS = [
     {"text": "you are a stupid idiot", "labels": {"toxicity": 1, "insult": 1}},
@@ -20,6 +21,22 @@ TINY_ROWS = [
     {"text": "i will hurt you", "labels": {"threat": 1, "toxicity": 1}},
     {"text": "thanks for sharing this", "labels": {"identity_attack": 0}},
 ]
+
+
+DEV = PROJECT_ROOT.parent / "shared" / "data" / "toxicity-dev.jsonl"
+# Texts the parity tests of both ONNX paths score (short, long, empty).
+TEXTS = [
+    "you are a stupid idiot",
+    "have a lovely day",
+    "Muslims and Jews held a joint vigil on Sunday.",
+    "I will hurt you",
+    "word " * 700 + "idiot",  # windowed: longer than 512 tokens
+    "",
+]
+
+
+def max_label_gap(a: list[dict[str, float]], b: list[dict[str, float]]) -> float:
+    return max(abs(x[k] - y[k]) for x, y in zip(a, b, strict=True) for k in x)
 
 
 @pytest.fixture(scope="session")

@@ -24,20 +24,7 @@ from moderation.classifier.embedded import CHECKPOINT_NAME, EMBEDDED_DIR
 from moderation.classifier.graph import assemble_onnx, build_graph, graph_path
 from moderation.classifier.onnx_backend import OnnxClassifier
 from moderation.config import PROJECT_ROOT
-
-DEV = PROJECT_ROOT.parent / "shared" / "data" / "toxicity-dev.jsonl"
-TEXTS = [
-    "you are a stupid idiot",
-    "have a lovely day",
-    "Muslims and Jews held a joint vigil on Sunday.",
-    "I will hurt you",
-    "word " * 700 + "idiot",  # windowed: longer than 512 tokens
-    "",
-]
-
-
-def max_label_gap(a: list[dict[str, float]], b: list[dict[str, float]]) -> float:
-    return max(abs(x[k] - y[k]) for x, y in zip(a, b, strict=True) for k in x)
+from tests.unit.classifier.conftest import DEV, TEXTS, max_label_gap
 
 
 def test_the_reader_gives_what_torch_load_gives(tiny_model: Path) -> None:
